@@ -1,0 +1,170 @@
+"""Tests for vmachine.toolchain and the guest programs (run on real QEMU)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vmachine import toolchain
+from vmachine.toolchain import BuildError
+
+QEMU = {"ppc64": "qemu-system-ppc64", "aarch64": "qemu-system-aarch64"}
+
+# Reference command lines (also in guests/NOTES.md).
+PSERIES_MACHINE = ("pseries,cap-cfpc=broken,cap-sbbc=broken,"
+                   "cap-ibs=broken,cap-ccf-assist=off")
+
+
+def qemu_command(arch: str, elf: Path | None, smp: int = 1,
+                 bios: Path | None = None) -> list[str]:
+    if arch == "ppc64":
+        cmd = ["qemu-system-ppc64", "-M", PSERIES_MACHINE, "-m", "512M",
+               "-smp", str(smp), "-nographic",
+               "-bios", str(bios or toolchain.build_firmware())]
+    else:
+        cmd = ["qemu-system-aarch64", "-M", "virt,gic-version=3",
+               "-cpu", "cortex-a57", "-m", "128M", "-smp", str(smp),
+               "-nographic"]
+    if elf is not None:
+        cmd += ["-kernel", str(elf)]
+    return cmd
+
+
+def run_qemu(cmd: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=timeout)
+
+
+def need_qemu(arch: str) -> None:
+    if shutil.which(QEMU[arch]) is None:
+        pytest.skip(f"{QEMU[arch]} not installed")
+
+
+GUESTS = [(a, n) for a in toolchain.ARCHES for n in toolchain.guest_names(a)]
+
+
+def test_guest_lists():
+    for arch in toolchain.ARCHES:
+        names = toolchain.guest_names(arch)
+        for n in ("hello", "smp", "exceptions", "timer"):
+            assert n in names, (arch, n)
+        assert "runtime" not in names
+
+
+@pytest.mark.parametrize("arch,name", GUESTS)
+def test_build_guest(arch, name):
+    elf = toolchain.build_guest(arch, name)
+    assert elf.is_file()
+    assert elf.read_bytes()[:4] == b"\x7fELF"
+    # not inside the repository
+    assert toolchain.REPO_ROOT not in elf.resolve().parents
+
+
+def test_cache_hit_does_not_compile(tmp_path, monkeypatch):
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    before = toolchain.compile_count
+    first = toolchain.build_guest("aarch64", "hello")
+    assert toolchain.compile_count == before + 1
+    mtime = first.stat().st_mtime_ns
+    second = toolchain.build_guest("aarch64", "hello")
+    assert second == first
+    assert toolchain.compile_count == before + 1
+    assert second.stat().st_mtime_ns == mtime
+    assert str(first).startswith(str(tmp_path / "cache"))
+    # no temporary directories are left behind
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.parent.name]
+
+
+def test_cache_key_depends_on_content(tmp_path, monkeypatch):
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tree"
+    shutil.copytree(toolchain.REPO_ROOT / "guests", root / "guests")
+    a = toolchain.build_guest("aarch64", "hello", root=root)
+    src = root / "guests" / "aarch64" / "hello.c"
+    src.write_text(src.read_text() + "\n/* changed */\n")
+    b = toolchain.build_guest("aarch64", "hello", root=root)
+    assert a != b
+    # a header change also invalidates
+    hdr = root / "guests" / "common" / "rt_common.h"
+    hdr.write_text(hdr.read_text() + "\n/* changed */\n")
+    c = toolchain.build_guest("aarch64", "hello", root=root)
+    assert c not in (a, b)
+
+
+def test_build_error_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tree"
+    shutil.copytree(toolchain.REPO_ROOT / "guests", root / "guests")
+    (root / "guests" / "ppc64" / "broken.c").write_text(
+        '#include "rt.h"\nint main(void) { return undefined_thing; }\n')
+    with pytest.raises(BuildError) as ei:
+        toolchain.build_guest("ppc64", "broken", root=root)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert "ppc64-broken" in msg and "error" in msg
+    assert "undefined_thing" in ei.value.output
+    # nothing cached for the failed build
+    assert not any(p.suffix == ".elf" for p in (tmp_path / "cache").rglob("*"))
+
+
+def test_low_level_build_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "bad.S"
+    src.write_text("    this_is_not_an_instruction x0\n")
+    ld = tmp_path / "x.ld"
+    ld.write_text("SECTIONS { . = 0x40200000; .text : { *(.text) } }\n")
+    with pytest.raises(BuildError) as ei:
+        toolchain.build("aarch64", [src], ld, "bad", root=tmp_path)
+    assert str(ei.value).startswith("bad: ")
+    assert "\n" not in str(ei.value)
+
+
+def test_firmware_raw_binary():
+    b = toolchain.build_firmware()
+    data = b.read_bytes()
+    assert b.suffix == ".bin"
+    assert 0x100 < len(data) < 64 * 1024
+    assert data[:0x100] == bytes(0x100)         # linked at 0, code at 0x100
+    assert data[0x100:0x104] == bytes.fromhex("7d6000a6")  # mfmsr r11
+
+
+def test_firmware_without_kernel():
+    need_qemu("ppc64")
+    p = run_qemu(qemu_command("ppc64", None), timeout=60)
+    assert p.returncode == 0
+    assert p.stdout == b"bootrom: no kernel\n"
+
+
+@pytest.mark.parametrize("smp", [1, 4])
+@pytest.mark.parametrize("arch,name", GUESTS)
+def test_guest_on_qemu(arch, name, smp):
+    need_qemu(arch)
+    elf = toolchain.build_guest(arch, name)
+    p = run_qemu(qemu_command(arch, elf, smp))
+    out = p.stdout.decode()
+    assert p.returncode == 0, out + p.stderr.decode()
+    assert "\r" not in out
+    lines = out.splitlines()
+    assert any(l.startswith("ok ") for l in lines), out
+    assert not [l for l in lines if l.startswith("not ok")], out
+    if name == "hello":
+        assert lines[0] == f"hello from {arch}"
+    if name == "smp":
+        assert f"ok smp all {smp} cpus" in lines
+        assert [l for l in lines if l.endswith(" up")] == \
+            [f"ok cpu {i} up" for i in range(smp)]
+
+
+@pytest.mark.skipif(not os.environ.get("VMACHINE_SLOW"),
+                    reason="set VMACHINE_SLOW=1 for the 64-vCPU runs")
+@pytest.mark.parametrize("arch", toolchain.ARCHES)
+def test_smp64_on_qemu(arch):
+    need_qemu(arch)
+    p = run_qemu(qemu_command(arch, toolchain.build_guest(arch, "smp"), 64),
+                 timeout=600)
+    out = p.stdout.decode()
+    assert "ok smp all 64 cpus" in out.splitlines(), out
+    assert "not ok" not in out

@@ -1,0 +1,239 @@
+"""The AArch64 `virt` board, as QEMU 7.2 builds it for what vmachine models.
+
+RAM at 0x4000_0000, PL011 at 0x0900_0000, PSCI through `hvc`, the generic
+timer on virtual time. Loading follows hw/arm/boot.c: an ELF's segments go to
+their physical addresses and the DTB is copied to the RAM base only if it
+fits below the image (x0 = 0); an arm64 `Image` goes to RAM base +
+text_offset with x0 = DTB; other raw kernels to RAM base + 0x80000.
+"""
+from __future__ import annotations
+
+from ..cpu.aarch64 import Aarch64Cpu
+from ..cpu.base import CpuState
+from ..devices.arm_timer import GenericTimer
+from ..devices.pl011 import PL011_BASE, PL011_SIZE, Pl011
+from ..errors import ConfigError
+from ..fdt import Node, build, cells
+from ..loader import EM_AARCH64, LoadedImage, arm64_image_offset, is_elf, load_elf, load_raw, read_file
+from . import psci
+from .base import Board, BoardConfig
+
+RAM_BASE = 0x4000_0000
+FDT_MAX_SIZE = 0x10_0000                      # QEMU's virt DTB totalsize (1 MiB)
+KERNEL64_LOAD_OFFSET = 0x8_0000
+MPIDR_SYS_REGISTER = (3, 0, 0, 0, 5)
+PHANDLE_CLK = 0x8000
+
+
+def virt_mpidr_affinity(index: int) -> int:
+    """QEMU virt with GICv3: Aff0 = index % 16, Aff1 = index / 16."""
+    return ((index // 16) << 8) | (index % 16)
+
+
+class VirtBoard(Board):
+    name = "virt-7.2"
+    ram_base = RAM_BASE
+    default_ram = 128 << 20
+    max_cpus = 512
+    known_props = frozenset({"gic-version", "dumpdtb", "highmem", "its", "accel",
+                             "virtualization", "secure", "iommu"})
+
+    @classmethod
+    def validate(cls, cfg: BoardConfig, ram_size: int) -> None:
+        if not 1 <= cfg.smp <= cls.max_cpus:
+            raise ConfigError(f"Invalid SMP CPUs {cfg.smp}. The max CPUs supported by machine "
+                              f"'{cls.name}' is {cls.max_cpus}")
+        if ram_size < (1 << 20) or ram_size % 0x1000 or ram_size > (255 << 30):
+            raise ConfigError(f"invalid RAM size {ram_size:#x} for virt")
+        if cfg.cpu_model not in (None, "cortex-a57", "cortex-a53", "cortex-a72", "max", "host"):
+            raise ConfigError(f"unable to find CPU model '{cfg.cpu_model}'")
+        if cfg.props.get("gic-version", "3") not in ("3", "max", "host"):
+            raise ConfigError("gic-version: only GICv3 is modelled (gic-version=3)")
+        for p in ("virtualization", "secure"):
+            if cfg.props.get(p, "off") not in ("off", "false", "no"):
+                raise ConfigError(f"{p}=on is not modelled (EL1 guests only)")
+        if cfg.bios:
+            raise ConfigError("-bios is not supported on virt (boot with -kernel)")
+
+    def __init__(self, config: BoardConfig, machine):
+        super().__init__(config, machine)
+        self.uart = Pl011(output=machine.console_write,
+                          log_guest_error=lambda what, **k: machine.trace.guest_error(-1, what, **k))
+        self.timers: list[GenericTimer] = []
+        self.kernel: LoadedImage | None = None
+        self.dtb_addr: int | None = None
+        self._fdt = b""
+        self.fdt_hooks: list = []
+
+    def build(self) -> None:
+        m = self.machine
+        m.mmio.add("pl011", PL011_BASE, PL011_SIZE, self.uart)
+        for i in range(self.config.smp):
+            cpu = Aarch64Cpu(i, m, 0x8000_0000 | virt_mpidr_affinity(i))
+            timer = GenericTimer(m.clock)
+            cpu.sysregs.update(timer.sysregs())
+            cpu.sysregs[MPIDR_SYS_REGISTER] = (lambda c: c.mpidr, None)
+            self.timers.append(timer)
+            m.cpus.append(cpu)
+        self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
+        self.reset()
+        if "dumpdtb" in self.config.props:
+            self.dump_dtb(self.config.props["dumpdtb"])
+
+    # ---- reset and images -------------------------------------------------------------
+    def reset(self) -> None:
+        m = self.machine
+        m.ram.clear()
+        self._fdt = self._build_fdt()
+        entry, x0 = RAM_BASE, 0
+        self.kernel, self.dtb_addr = None, None
+        data, path = self._kernel_data, self.config.kernel or ""
+        if data is not None:
+            if is_elf(data):
+                self.kernel = load_elf(m.ram, data, path, EM_AARCH64)
+                entry = self.kernel.entry
+                if self.kernel.low >= RAM_BASE + len(self._fdt) or self.kernel.high <= RAM_BASE:
+                    self.dtb_addr = RAM_BASE
+            else:
+                off = arm64_image_offset(data)
+                self.kernel = load_raw(m.ram, data, RAM_BASE + (off if off is not None
+                                                                else KERNEL64_LOAD_OFFSET),
+                                       path, "kernel")
+                entry = self.kernel.entry
+                initrd_start = RAM_BASE + min(m.ram.size // 2, 128 << 20)
+                self.dtb_addr = (initrd_start + (2 << 20) - 1) & ~((2 << 20) - 1)
+                x0 = self.dtb_addr
+        else:
+            self.dtb_addr = RAM_BASE
+        if self.dtb_addr is not None:
+            if not m.ram.contains(self.dtb_addr, len(self._fdt)):
+                raise ConfigError("not enough RAM for the device tree")
+            m.ram.write(self.dtb_addr, self._fdt)
+        for cpu, timer in zip(m.cpus, self.timers):
+            cpu.state = CpuState.STOPPED
+            cpu.set_irq_line(False)
+            timer.virt.write_ctl(0)
+            timer.phys.write_ctl(0)
+        cpu0 = m.cpus[0]
+        assert isinstance(cpu0, Aarch64Cpu)
+        for r in range(31):
+            cpu0.set_x(r, 0)
+        cpu0.start(entry, x0)
+        if data is None:
+            cpu0.state = CpuState.STOPPED          # nothing to run (QEMU would run flash)
+
+    def dtb(self) -> bytes:
+        return self._fdt
+
+    def _build_fdt(self) -> bytes:
+        cfg, m = self.config, self.machine
+        root = Node("")
+        root.prop("model", "linux,dummy-virt").prop("#size-cells", 2).prop("#address-cells", 2)
+        root.prop("compatible", "linux,dummy-virt")
+        ps = root.child("psci")
+        ps.prop("migrate", psci.MIGRATE64).prop("cpu_on", psci.CPU_ON64)
+        ps.prop("cpu_off", psci.CPU_OFF).prop("cpu_suspend", psci.CPU_SUSPEND64)
+        ps.prop("method", "hvc").prop("compatible", ["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+        mem = root.child(f"memory@{RAM_BASE:x}")
+        mem.prop("reg", cells(0, RAM_BASE, m.ram.size >> 32, m.ram.size & 0xFFFFFFFF))
+        mem.prop("device_type", "memory")
+        uart = root.child(f"pl011@{PL011_BASE:x}")
+        uart.prop("clock-names", ["uartclk", "apb_pclk"]).prop("clocks", [PHANDLE_CLK, PHANDLE_CLK])
+        uart.prop("interrupts", [0, 1, 4]).prop("reg", cells(0, PL011_BASE, 0, PL011_SIZE))
+        uart.prop("compatible", ["arm,pl011", "arm,primecell"])
+        cpus = root.child("cpus")
+        cpus.prop("#size-cells", 0).prop("#address-cells", 1)
+        for cpu in m.cpus:
+            assert isinstance(cpu, Aarch64Cpu)
+            aff = cpu.mpidr & 0xFF_FFFF
+            n = cpus.child(f"cpu@{aff:x}")
+            n.prop("phandle", 0x8001 + cpu.index)
+            if cfg.smp > 1:
+                n.prop("enable-method", "psci")
+            n.prop("reg", aff).prop("compatible", "arm,cortex-a57").prop("device_type", "cpu")
+        timer = root.child("timer")
+        timer.prop("interrupts", [1, 13, 4, 1, 14, 4, 1, 11, 4, 1, 10, 4])
+        timer.prop("always-on").prop("compatible", ["arm,armv8-timer", "arm,armv7-timer"])
+        clk = root.child("apb-pclk")
+        clk.prop("phandle", PHANDLE_CLK).prop("clock-output-names", "clk24mhz")
+        clk.prop("clock-frequency", 24_000_000).prop("#clock-cells", 0).prop("compatible", "fixed-clock")
+        chosen = root.child("chosen")
+        if cfg.append:
+            chosen.prop("bootargs", cfg.append)
+        chosen.prop("stdout-path", f"/pl011@{PL011_BASE:x}")
+        for hook in self.fdt_hooks:
+            hook(root)
+        return build(root, total_size=FDT_MAX_SIZE)
+
+    # ---- PSCI ----------------------------------------------------------------------------
+    def cpu_by_mpidr(self, mpidr: int) -> Aarch64Cpu | None:
+        aff = mpidr & 0xFF_00FF_FFFF
+        for cpu in self.machine.cpus:
+            assert isinstance(cpu, Aarch64Cpu)
+            if cpu.mpidr & 0xFF_00FF_FFFF == aff:
+                return cpu
+        return None
+
+    def firmware_call(self, cpu) -> None:
+        assert isinstance(cpu, Aarch64Cpu)
+        fn = cpu.x(0) & 0xFFFF_FFFF if cpu.x(0) >> 32 == 0 else cpu.x(0)
+        if not psci.is_psci_call(fn):
+            # QEMU: not a PSCI function -> the hvc is UNDEF (no EL2).
+            pc = cpu.pc - 4
+            self.machine.trace.guest_error(cpu.index, "hvc: not a PSCI function", x0=fn)
+            cpu.pending_sync = lambda: cpu.deliver_sync(0, 0, pc)
+            cpu.request_stop()
+            return
+        a1, a2, a3 = cpu.x(1), cpu.x(2), cpu.x(3)
+        name = psci.NAMES[fn]
+        ret = self._psci(cpu, fn, a1, a2, a3)
+        self.machine.trace.log(cpu.index, "psci", name, a1=a1, ret=ret if ret is not None else "-")
+        if ret is not None:
+            cpu.set_x(0, ret)
+
+    def _psci(self, cpu: Aarch64Cpu, fn: int, a1: int, a2: int, a3: int) -> int | None:
+        if fn == psci.PSCI_VERSION:
+            return psci.VERSION_1_1
+        if fn == psci.MIGRATE_INFO_TYPE:
+            return psci.TOS_MIGRATION_NOT_REQUIRED
+        if fn == psci.PSCI_FEATURES:
+            return psci.SUCCESS if a1 in psci.FEATURES else psci.NOT_SUPPORTED
+        if fn in (psci.AFFINITY_INFO, psci.AFFINITY_INFO64):
+            if a2 != 0:
+                return psci.AFF_ON            # QEMU: everything above level 0 is on
+            target = self.cpu_by_mpidr(a1)
+            if target is None:
+                return psci.INVALID_PARAMS
+            return psci.AFF_OFF if target.state is CpuState.STOPPED else psci.AFF_ON
+        if fn in (psci.CPU_ON, psci.CPU_ON64, psci.CPU_ON_0_1):
+            target = self.cpu_by_mpidr(a1)
+            if target is None:
+                self.machine.trace.guest_error(cpu.index, "CPU_ON: no such MPIDR", mpidr=a1)
+                return psci.INVALID_PARAMS
+            if target.state is not CpuState.STOPPED:
+                return psci.ALREADY_ON
+            target.start(a2, a3)
+            return psci.SUCCESS
+        if fn in (psci.CPU_OFF, psci.CPU_OFF_0_1):
+            self._cpu_off(cpu)
+            return None
+        if fn in (psci.CPU_SUSPEND, psci.CPU_SUSPEND64, psci.CPU_SUSPEND_0_1):
+            if a1 & 0xFFFE_0000:
+                return psci.INVALID_PARAMS
+            if not cpu.wants_interrupt():         # QEMU: always a WFI
+                cpu.state = CpuState.HALTED
+                cpu.request_stop()
+            return psci.SUCCESS
+        if fn == psci.SYSTEM_OFF:
+            self._cpu_off(cpu)
+            self.machine.shutdown("poweroff", 0)
+            return None
+        if fn == psci.SYSTEM_RESET:
+            self._cpu_off(cpu)
+            self.guest_reset()
+            return None
+        return psci.NOT_SUPPORTED                 # MIGRATE
+
+    def _cpu_off(self, cpu: Aarch64Cpu) -> None:
+        cpu.state = CpuState.STOPPED
+        cpu.request_stop()

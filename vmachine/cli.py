@@ -1,0 +1,216 @@
+"""Command line: QEMU's spelling for what vmachine models, plus a few verbs.
+
+    vmachine -M pseries -m 512M -smp 4 -kernel guest.elf -nographic
+    vmachine run [ARCH/GUEST] [QEMU options]      (no guest: the demo guest)
+    vmachine step [-n N] [--cpu I] [ARCH/GUEST] [QEMU options]
+    vmachine build ARCH/GUEST | firmware
+
+The guest console goes to stdout; the exit status is the guest's power-off
+status (0), or 1 with a one-line report when the run cannot go on.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from .errors import ConfigError, VMError
+
+PROG = "vmachine"
+
+# QEMU options that take a value and are accepted but change nothing here.
+_IGNORED_WITH_VALUE = {"-serial": {"stdio", "mon:stdio", "none", "null"},
+                       "-display": {"none"}, "-accel": {"tcg"}, "-monitor": {"none"},
+                       "-name": None, "-rtc": None, "-d": None, "-D": None, "-boot": None}
+_IGNORED_FLAGS = {"-nographic", "-nodefaults", "-S", "-no-user-config", "-no-shutdown", "-s"}
+
+
+@dataclass
+class Options:
+    verb: str = "run"
+    machine: str | None = None
+    ram: str | None = None
+    smp: int = 1
+    kernel: str | None = None
+    bios: str | None = None
+    append: str = ""
+    cpu: str | None = None
+    guest: str | None = None
+    trace: bool = False
+    max_insns: int | None = None
+    timeout: float | None = None
+    quantum: int | None = None
+    no_reboot: bool = False
+    steps: int = 1
+    step_cpu: int = 0
+    build_target: str | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ConfigError(f"invalid {what}: '{text}'") from None
+
+
+def parse_smp(text: str) -> int:
+    """'4', '4,sockets=1', 'cpus=4,maxcpus=8' -> 4."""
+    cpus = None
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if not sep and cpus is None:
+            cpus = _int(key, "-smp value")
+        elif key == "cpus":
+            cpus = _int(value, "-smp cpus")
+        elif key not in ("maxcpus", "sockets", "cores", "threads", "dies", "clusters"):
+            raise ConfigError(f"Invalid parameter '{key}' for -smp")
+    if cpus is None or cpus < 1:
+        raise ConfigError(f"Invalid SMP CPUs {text}")
+    return cpus
+
+
+def parse_args(argv: list[str]) -> Options:
+    o = Options()
+    args = list(argv)
+    if args and args[0] in ("run", "step", "build"):
+        o.verb = args.pop(0)
+    i = 0
+
+    def value(opt: str) -> str:
+        nonlocal i
+        if i + 1 >= len(args):
+            raise ConfigError(f"{opt}: requires an argument")
+        i += 1
+        return args[i]
+    while i < len(args):
+        a = args[i]
+        if a.startswith("--") and a not in ("--trace",) and not a.startswith("--max-insns") \
+                and not a.startswith("--timeout") and not a.startswith("--quantum") \
+                and a not in ("--cpu",):
+            a = a[1:]                        # QEMU accepts --opt as -opt
+        if a in ("-M", "-machine"):
+            o.machine = value(a)
+        elif a == "-m":
+            o.ram = value(a)
+        elif a == "-smp":
+            o.smp = parse_smp(value(a))
+        elif a == "-kernel":
+            o.kernel = value(a)
+        elif a == "-bios":
+            o.bios = value(a)
+        elif a == "-append":
+            o.append = value(a)
+        elif a == "-cpu":
+            o.cpu = value(a)
+        elif a == "-no-reboot":
+            o.no_reboot = True
+        elif a == "--trace":
+            o.trace = True
+        elif a == "--max-insns":
+            o.max_insns = _int(value(a), "--max-insns")
+        elif a == "--timeout":
+            try:
+                o.timeout = float(value(a))
+            except ValueError:
+                raise ConfigError("invalid --timeout") from None
+        elif a == "--quantum":
+            o.quantum = _int(value(a), "--quantum")
+        elif a == "-n" and o.verb == "step":
+            o.steps = _int(value(a), "-n")
+        elif a == "--cpu" and o.verb == "step":
+            o.step_cpu = _int(value(a), "--cpu")
+        elif a in _IGNORED_FLAGS:
+            pass
+        elif a in _IGNORED_WITH_VALUE:
+            v = value(a)
+            allowed = _IGNORED_WITH_VALUE[a]
+            if allowed is not None and v not in allowed:
+                raise ConfigError(f"{a} {v}: not supported (only {', '.join(sorted(allowed))})")
+        elif a.startswith("-"):
+            raise ConfigError(f"{a}: invalid option")
+        elif o.verb in ("run", "step") and o.guest is None:
+            o.guest = a
+        elif o.verb == "build" and o.build_target is None:
+            o.build_target = a
+        else:
+            raise ConfigError(f"{a}: unexpected argument")
+        i += 1
+    return o
+
+
+def _arch_of(machine: str) -> str:
+    return "aarch64" if machine.split(",")[0].startswith("virt") else "ppc64"
+
+
+def build_machine(o: Options, console=None, trace_echo=None):
+    from .boards import create_board
+    from .boards.base import parse_size
+    machine = o.machine
+    kernel = o.kernel
+    if o.guest is not None or (o.verb in ("run", "step") and kernel is None and o.bios is None):
+        from .toolchain import build_guest
+        guest = o.guest or ("aarch64/hello" if machine and _arch_of(machine) == "aarch64"
+                            else "ppc64/hello")
+        arch, _, name = guest.partition("/")
+        if arch not in ("ppc64", "aarch64") or not name:
+            raise ConfigError(f"guest '{guest}': expected ARCH/NAME with ARCH ppc64 or aarch64")
+        if machine is None:
+            machine = "pseries" if arch == "ppc64" else "virt,gic-version=3"
+        elif _arch_of(machine) != arch:
+            raise ConfigError(f"guest '{guest}' does not run on machine '{machine}'")
+        kernel = str(build_guest(arch, name))
+    if machine is None:
+        raise ConfigError("no machine given (use -M pseries or -M virt)")
+    return create_board(machine, ram_size=parse_size(o.ram) if o.ram else None, smp=o.smp,
+                        kernel=kernel, bios=o.bios, append=o.append, cpu_model=o.cpu,
+                        quantum=o.quantum, console=console, trace_echo=trace_echo,
+                        no_reboot=o.no_reboot)
+
+
+def _stdout_console(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        o = parse_args(argv)
+        if o.verb == "build":
+            from .toolchain import build_firmware, build_guest
+            t = o.build_target or ""
+            if t == "firmware":
+                print(build_firmware("ppc64/bootrom"))
+            else:
+                arch, _, name = t.partition("/")
+                print(build_guest(arch, name))
+            return 0
+        echo = (lambda line: print(line, file=sys.stderr)) if o.trace else None
+        m = build_machine(o, console=_stdout_console, trace_echo=echo)
+        if o.verb == "step":
+            for _ in range(o.steps):
+                rec = m.step(o.step_cpu)
+                changes = " ".join(f"{k}={v[1]:#x}" for k, v in rec.changed.items() if k != "pc")
+                extra = f" deliver={rec.delivered}" if rec.delivered else ""
+                print(f"cpu{rec.cpu} pc={rec.pc:#x} insn={rec.insn:08x} -> {rec.next_pc:#x}"
+                      f"{extra} {changes}".rstrip())
+            return 0
+        result = m.run(max_insns=o.max_insns, wall_seconds=o.timeout)
+        if result.reason == "poweroff":
+            return result.exit_status
+        if result.reason == "reset":
+            return 0
+        print(f"{PROG}: {result.describe()}", file=sys.stderr)
+        return 1
+    except VMError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""AArch64 vCPU (virt guest) on Unicorn.
+
+Every Unicorn quirk for AArch64 system code lives here
+(see ../shared/unicorn-notes.md):
+  * SCR_EL3.RW and HCR_EL2.RW are set once so an EL1->EL1 ERET is legal;
+  * MRS/MSR of registers the board emulates (GIC ICC_*, the generic timer)
+    trap through UC_HOOK_INSN: the handler writes Xt and PC + 4, returns 1;
+  * `hvc` at EL1 is UNDEF here (intno 1, PC at the hvc): decoded and sent to
+    the board's firmware (PSCI) dispatch, then PC + 4; `smc` (13) and every
+    other synchronous exception are delivered to the guest's VBAR_EL1 with the
+    ESR_EL1/FAR_EL1 syndrome QEMU would give;
+  * WFI ends emu_start: the vCPU halts until its interrupt line rises;
+  * IRQ entry writes ELR/SPSR, masks DAIF and jumps to VBAR_EL1 + 0x280.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from unicorn import UC_ARCH_ARM64, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM, Uc
+from unicorn import arm64_const as A
+
+from . import decode
+from .base import CpuState, VCpu
+
+SPSR_EL1 = (4, 0, 3, 0, 0)            # (CRn, CRm, op0, op1, op2)
+SCR_EL3 = (1, 1, 3, 6, 0)
+HCR_EL2 = (1, 1, 3, 4, 0)
+
+PSTATE_I = 1 << 7
+PSTATE_EL1H = 0x3C5                    # EL1h with D, A, I, F masked
+
+EC_UNKNOWN, EC_SVC64, EC_BRK = 0x00, 0x15, 0x3C
+EC_IABT_SAME, EC_DABT_SAME = 0x21, 0x25
+EC_IABT_LOWER, EC_DABT_LOWER = 0x20, 0x24
+ESR_IL = 1 << 25
+FSC_SYNC_EXTERNAL = 0x10
+
+EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT, EXCP_BKPT, EXCP_SMC = 1, 2, 3, 4, 7, 13
+
+# A system register the board emulates: key (op0, op1, CRn, CRm, op2).
+SysRegKey = tuple[int, int, int, int, int]
+SysRegRead = Callable[["Aarch64Cpu"], int]
+SysRegWrite = Callable[["Aarch64Cpu", int], None]
+
+
+class Aarch64Cpu(VCpu):
+    arch = "aarch64"
+    big_endian = False
+
+    def __init__(self, index: int, services: Any, mpidr: int):
+        self.sysregs: dict[SysRegKey, tuple[SysRegRead | None, SysRegWrite | None]] = {}
+        super().__init__(index, services)
+        self.mpidr = mpidr
+        uc = self.uc
+        for reg, bit in ((SCR_EL3, 1 << 10), (HCR_EL2, 1 << 31)):
+            uc.reg_write(A.UC_ARM64_REG_CP_REG, reg + (uc.reg_read(A.UC_ARM64_REG_CP_REG, reg) | bit,))
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
+        uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
+        self._halt_check = False
+
+    def _create_uc(self) -> Uc:
+        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.ctl_set_tcg_buffer_size(4 << 20)
+        return uc
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+
+    def x(self, n: int) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_X0 + n) if n < 29 else \
+            self.uc.reg_read((A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)[n - 29]) if n < 31 else 0
+
+    def set_x(self, n: int, value: int) -> None:
+        if n >= 31:
+            return                                  # XZR
+        reg = A.UC_ARM64_REG_X0 + n if n < 29 else (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)[n - 29]
+        self.uc.reg_write(reg, value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    @property
+    def pstate(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PSTATE)
+
+    def access_size_at(self, insn: int) -> int:
+        return decode.a64_access_size(insn)
+
+    # ---- system registers ----------------------------------------------------------
+    def _on_mrs(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
+        entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
+        if entry is None or entry[0] is None:
+            return 0
+        uc.reg_write(reg, entry[0](self) & 0xFFFF_FFFF_FFFF_FFFF)
+        self.pc = self.pc + 4
+        return 1
+
+    def _on_msr(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
+        entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
+        if entry is None or entry[1] is None:
+            return 0
+        entry[1](self, cp.val)
+        self.pc = self.pc + 4
+        return 1
+
+    # ---- exceptions ------------------------------------------------------------------
+    def interrupts_enabled(self) -> bool:
+        return not self.pstate & PSTATE_I
+
+    def _enter(self, offset: int, ret: int, esr: int | None = None, far: int | None = None) -> None:
+        """Exception entry to EL1 (AArch64 only; guests run at EL1 or EL0)."""
+        uc = self.uc
+        pstate = self.pstate
+        el = (pstate >> 2) & 3
+        if el == 0:
+            base = 0x400
+        elif pstate & 1:
+            base = 0x200
+        else:
+            base = 0x000
+        if esr is not None:
+            uc.reg_write(A.UC_ARM64_REG_ESR_EL1, esr)
+        if far is not None:
+            uc.reg_write(A.UC_ARM64_REG_FAR_EL1, far)
+        uc.reg_write(A.UC_ARM64_REG_ELR_EL1, ret)
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (pstate & 0xFFFF_FFFF,))
+        # Bank the stack pointer as exception entry does: SP_EL0 -> SP_EL1.
+        if not pstate & 1 or el == 0:
+            uc.reg_write(A.UC_ARM64_REG_SP_EL0, uc.reg_read(A.UC_ARM64_REG_SP))
+            uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H)
+            uc.reg_write(A.UC_ARM64_REG_SP, uc.reg_read(A.UC_ARM64_REG_SP_EL1))
+        else:
+            uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H)
+        self.pc = uc.reg_read(A.UC_ARM64_REG_VBAR_EL1) + base + offset
+        self.svc.trace.log(self.index, "exception", f"vector +{base + offset:#x}", elr=ret,
+                           esr=esr if esr is not None else 0)
+
+    def _lower(self) -> bool:
+        return (self.pstate >> 2) & 3 == 0
+
+    def deliver_external(self) -> None:
+        self._enter(0x80, self.pc)
+
+    def deliver_sync(self, ec: int, iss: int, ret: int, far: int | None = None) -> None:
+        self._enter(0x00, ret, (ec << 26) | ESR_IL | iss, far)
+
+    def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
+        """Synchronous external abort, as QEMU raises for an access nothing decodes."""
+        lower = self._lower()
+        if is_fetch:
+            self.deliver_sync(EC_IABT_LOWER if lower else EC_IABT_SAME, FSC_SYNC_EXTERNAL, pc, addr)
+            return
+        iss = FSC_SYNC_EXTERNAL | (int(is_write) << 6)
+        fields = decode.a64_load_store_fields(self.read_insn(pc))
+        if fields is not None:
+            iss |= (1 << 24) | (fields["sas"] << 22) | (fields["sse"] << 21) | \
+                (fields["srt"] << 16) | (fields["sf"] << 15)
+        self.deliver_sync(EC_DABT_LOWER if lower else EC_DABT_SAME, iss, pc, addr)
+
+    def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
+        pc = self.pc
+        if intno == EXCP_UDEF:
+            insn = self.read_insn(pc)
+            if decode.a64_is_hvc(insn) and not self._lower():
+                self.pc = pc + 4                      # HVC returns after the instruction
+                self.svc.firmware_call(self)
+                return
+            self.svc.trace.guest_error(self.index, "undefined instruction", pc=pc, insn=insn)
+            self._sync(lambda: self.deliver_sync(EC_UNKNOWN, 0, pc))
+            return
+        if intno == EXCP_SWI:
+            imm = (self.read_insn(pc - 4) >> 5) & 0xFFFF
+            self._sync(lambda: self.deliver_sync(EC_SVC64, imm, pc))
+            return
+        if intno == EXCP_BKPT:
+            imm = (self.read_insn(pc) >> 5) & 0xFFFF
+            self._sync(lambda: self.deliver_sync(EC_BRK, imm, pc))
+            return
+        if intno == EXCP_SMC:
+            # The PSCI conduit is hvc; with no EL3 an SMC is UNDEF (as QEMU's virt).
+            self.svc.trace.guest_error(self.index, "smc without EL3", pc=pc - 4)
+            self._sync(lambda: self.deliver_sync(EC_UNKNOWN, 0, pc - 4))
+            return
+        self.svc.trace.guest_error(self.index, "unhandled exception", intno=intno, pc=pc)
+        self._sync(lambda: self.deliver_sync(EC_UNKNOWN, 0, pc))
+
+    def _sync(self, action: Callable[[], None]) -> None:
+        self.pending_sync = action
+        self.request_stop()
+
+    def _after_run(self) -> None:
+        # WFI ends emu_start with PC after it: halt until an interrupt arrives.
+        if not self._stop_requested and self._fault is None and self.pending_sync is None \
+                and self.state is CpuState.RUNNING:
+            pc = self.pc
+            if self.svc.ram.contains(pc - 4, 4) and decode.a64_is_wfi(self.read_insn(pc - 4)) \
+                    and not self.wants_interrupt():
+                self.state = CpuState.HALTED
+                self.svc.trace.log(self.index, "cpu", "wfi")
+        super()._after_run()
+
+    def registers(self) -> dict[str, int]:
+        r = {f"x{n}": self.x(n) for n in range(31)}
+        r.update(pc=self.pc, sp=self.uc.reg_read(A.UC_ARM64_REG_SP), pstate=self.pstate)
+        return r
+
+    def start(self, entry: int, x0: int) -> None:
+        """PSCI CPU_ON / reset: EL1h, DAIF masked, MMU off, x0 = context."""
+        uc = self.uc
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, PSTATE_EL1H)
+        self.set_x(0, x0)
+        self.pc = entry
+        self.state = CpuState.RUNNING

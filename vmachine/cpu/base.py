@@ -1,0 +1,255 @@
+"""What every vCPU does regardless of architecture.
+
+A vCPU owns one Unicorn instance, maps the shared RAM buffer and every MMIO
+window into it, runs bounded slots for the scheduler, and decides at exact
+instruction boundaries whether its interrupt line can be taken. It never
+knows which interrupt controller drives that line: devices call
+`set_irq_line`, the machine's run loop calls `run_slot`, and the board's
+dispatch tables (`CpuServices`) answer hypercalls and system registers.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from unicorn import (UC_HOOK_BLOCK, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_PROT_ALL, Uc, UcError)
+
+from ..memory import AccessAssembler, GuestRAM, MmioMap, MmioRegion
+
+if TYPE_CHECKING:
+    from ..clock import VirtualClock
+    from ..trace import Trace
+
+NEVER = 0xFFFF_FFFF_FFFF_FFFC        # an `until` address no guest reaches
+
+
+class CpuState(enum.Enum):
+    STOPPED = "stopped"      # powered off / not yet started (RTAS start-cpu, PSCI CPU_ON)
+    RUNNING = "running"
+    HALTED = "halted"        # waiting for an interrupt (H_CEDE, WFI)
+
+
+class CpuServices(Protocol):
+    """The board's side of a vCPU: dispatch tables, RAM, MMIO, time, trace."""
+
+    ram: GuestRAM
+    mmio: MmioMap
+    clock: "VirtualClock"
+    trace: "Trace"
+
+    def firmware_call(self, cpu: "VCpu") -> None:
+        """A hypercall (PPC `sc 1`) or PSCI call (AArch64 hvc): the board reads
+        the arguments from the CPU's registers and writes the results."""
+
+    def unassigned_access(self, cpu: "VCpu", addr: int, size: int, is_write: bool) -> None: ...
+
+
+@dataclass
+class StepRecord:
+    """What one instruction did: for single-stepping and for tests."""
+    cpu: int
+    pc: int
+    insn: int
+    next_pc: int
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)
+    events: list[Any] = field(default_factory=list)
+    delivered: str | None = None
+
+
+class VCpu:
+    """Architecture-independent vCPU plumbing; subclasses provide the ISA."""
+
+    arch = ""
+    big_endian = False
+
+    def __init__(self, index: int, services: CpuServices):
+        self.index = index
+        self.svc = services
+        self.state = CpuState.STOPPED
+        self.irq_line = False                  # the controller's output, level
+        self.insns_budgeted = 0                # virtual instructions charged so far
+        self._stop_requested = False
+        self._block_hook: int | None = None
+        self._mmio_handles: dict[int, MmioRegion] = {}
+        self.uc = self._create_uc()
+        self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
+        self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
+        self._size_cache: dict[int, int] = {}
+        services.mmio.listen(self._map_region, self._unmap_region)
+        self.uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
+                         | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
+        self._fault: tuple[int, int, int, bool, bool] | None = None   # pc, addr, size, write, fetch
+        self.pending_sync: Callable[[], None] | None = None
+
+    # ---- architecture hooks -------------------------------------------------
+    def _create_uc(self) -> Uc:
+        raise NotImplementedError
+
+    @property
+    def pc(self) -> int:
+        raise NotImplementedError
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        raise NotImplementedError
+
+    def interrupts_enabled(self) -> bool:
+        raise NotImplementedError
+
+    def deliver_external(self) -> None:
+        raise NotImplementedError
+
+    def timer_pending(self) -> bool:
+        """An architected CPU-local timer interrupt (PPC decrementer) waits."""
+        return False
+
+    def deliver_timer(self) -> None:
+        raise NotImplementedError
+
+    def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
+        raise NotImplementedError
+
+    def access_size_at(self, insn: int) -> int:
+        raise NotImplementedError
+
+    def read_insn(self, addr: int) -> int:
+        return int.from_bytes(self.uc.mem_read(addr, 4), "big" if self.big_endian else "little")
+
+    def registers(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    # ---- MMIO -----------------------------------------------------------------
+    def _current_access_size(self) -> int:
+        pc = self.pc
+        insn = self.read_insn(pc)
+        key = (pc << 32) | insn
+        size = self._size_cache.get(key)
+        if size is None:
+            size = self._size_cache[key] = self.access_size_at(insn)
+        return size
+
+    def _map_region(self, region: MmioRegion) -> None:
+        dev, asm = region.device, self.assembler
+        base = region.base
+
+        def rd(uc: Uc, offset: int, size: int, _: Any) -> int:
+            return asm.read(dev, offset, size)
+
+        def wr(uc: Uc, offset: int, size: int, value: int, _: Any) -> None:
+            asm.write(dev, offset, size, value)
+        self.uc.mmio_map(base, region.size, rd, None, wr, None)
+        self._mmio_handles[base] = region
+
+    def _unmap_region(self, region: MmioRegion) -> None:
+        self.uc.mem_unmap(region.base, region.size)
+        self._mmio_handles.pop(region.base, None)
+
+    def _on_unmapped(self, uc: Uc, access: int, addr: int, size: int, value: int, _: Any) -> bool:
+        is_fetch = access == 21                  # UC_MEM_FETCH_UNMAPPED
+        is_write = access == 20                  # UC_MEM_WRITE_UNMAPPED
+        self._fault = (self.pc, addr, size, is_write, is_fetch)
+        return False
+
+    # ---- interrupt line -------------------------------------------------------
+    def set_irq_line(self, level: bool) -> None:
+        """The interrupt controller's output to this CPU (level-sensitive)."""
+        if level == self.irq_line:
+            return
+        self.irq_line = level
+        if level and self.state is CpuState.HALTED:
+            self.state = CpuState.RUNNING
+        self._update_delivery_watch()
+
+    def wants_interrupt(self) -> bool:
+        return self.irq_line or self.timer_pending()
+
+    def _update_delivery_watch(self) -> None:
+        """Stop now if the interrupt can be taken; if it is pending but masked,
+        watch block starts (where unmasking takes effect) until it can."""
+        if self.wants_interrupt():
+            if self.interrupts_enabled():
+                self.request_stop()
+            elif self._block_hook is None:
+                self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        elif self._block_hook is not None:
+            self.uc.hook_del(self._block_hook)
+            self._block_hook = None
+
+    def _on_block(self, uc: Uc, address: int, size: int, _: Any) -> None:
+        if self.wants_interrupt() and self.interrupts_enabled():
+            self.request_stop()
+
+    def request_stop(self) -> None:
+        self._stop_requested = True
+        self.uc.emu_stop()
+
+    def take_pending_interrupts(self) -> str | None:
+        """At an instruction boundary: deliver what can be delivered."""
+        if self.state is not CpuState.RUNNING and not (
+                self.state is CpuState.HALTED and self.wants_interrupt()):
+            return None
+        if self.wants_interrupt() and self.state is CpuState.HALTED:
+            self.state = CpuState.RUNNING
+        if not self.interrupts_enabled():
+            self._update_delivery_watch()
+            return None
+        if self.irq_line:
+            self.deliver_external()
+            what = "external"
+        elif self.timer_pending():
+            self.deliver_timer()
+            what = "timer"
+        else:
+            return None
+        self._update_delivery_watch()
+        return what
+
+    # ---- running --------------------------------------------------------------
+    def run_slot(self, budget: int) -> None:
+        """Run at most `budget` instructions (fewer if something stops it)."""
+        self._stop_requested = False
+        self._fault = None
+        self.insns_budgeted += budget
+        try:
+            self.uc.emu_start(self.pc, NEVER, count=budget)
+        except UcError:
+            if self._fault is None:
+                self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
+                self.state = CpuState.STOPPED
+                return
+        self._after_run()
+
+    def _after_run(self) -> None:
+        if self._fault is not None:
+            pc, addr, size, is_write, is_fetch = self._fault
+            self._fault = None
+            self.svc.trace.guest_error(self.index, "unassigned access", pc=pc, addr=addr,
+                                       size=size, write=is_write, fetch=is_fetch)
+            self.deliver_fault(pc, addr, size, is_write, is_fetch)
+        if self.pending_sync is not None:
+            action, self.pending_sync = self.pending_sync, None
+            action()
+        self.take_pending_interrupts()
+
+    def step(self) -> StepRecord:
+        """Execute exactly one instruction (or take one pending interrupt)."""
+        before = self.registers()
+        pc = self.pc
+        insn = self.read_insn(pc) if self._fetchable(pc) else 0
+        n_events = len(self.svc.trace.events)
+        delivered = self.take_pending_interrupts()
+        if delivered is None:
+            self.run_slot(1)
+        after = self.registers()
+        changed = {k: (before[k], v) for k, v in after.items() if before.get(k) != v}
+        return StepRecord(self.index, pc, insn, self.pc, changed,
+                          list(self.svc.trace.events[n_events:]), delivered)
+
+    def _fetchable(self, addr: int) -> bool:
+        return self.svc.ram.contains(addr, 4) or any(
+            r.base <= addr < r.end for r in self._extra_code_regions())
+
+    def _extra_code_regions(self) -> list[MmioRegion]:
+        return []

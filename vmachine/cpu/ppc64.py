@@ -1,0 +1,292 @@
+"""64-bit PowerPC vCPU (pseries guest) on Unicorn.
+
+Every Unicorn quirk for PPC64 system code lives here
+(see ../shared/unicorn-notes.md):
+  * default CPU model (POWER10); MSR[HV] set through a saved context, so real
+    mode instruction fetch works;
+  * `sc 1` reaches UC_HOOK_INTR (8) with NIP past the sc: the board's
+    hypercall table answers in r3.. and execution resumes;
+  * SRR0/SRR1/DAR/DSISR are not reachable by reg_write: short mtspr/mfspr
+    stubs on a page outside guest RAM write and read them;
+  * nothing is vectored: program checks (illegal instruction = HV_EMU 96 on
+    this Unicorn, traps = 6), `sc 0`, DSI/ISI for unassigned addresses,
+    external (0x500) and decrementer (0x900) interrupts are delivered here the
+    way QEMU's powerpc_excp does for a pseries guest;
+  * the timebase and decrementer are virtual: mftb/mfspr TB/DEC and mtspr DEC
+    found in loaded code are trapped with exact-address code hooks.
+"""
+from __future__ import annotations
+
+import ctypes
+import struct
+from typing import Any
+
+from unicorn import (UC_ARCH_PPC, UC_HOOK_CODE, UC_HOOK_INTR, UC_MODE_BIG_ENDIAN,
+                     UC_MODE_PPC64, UC_PROT_ALL, Uc)
+from unicorn import ppc_const as P
+
+from . import decode
+from .base import CpuState, VCpu
+
+MSR_SF = 1 << 63
+MSR_HV = 1 << 60
+MSR_EE = 1 << 15
+MSR_PR = 1 << 14
+MSR_ME = 1 << 12
+MSR_IR = 1 << 5
+MSR_DR = 1 << 4
+MSR_RI = 1 << 1
+MSR_LE = 1
+
+# SRR1 bits the interrupt writes (33:36, 42:47) are cleared from the MSR copy.
+SRR1_MSR_MASK = ~0x783F0000 & 0xFFFF_FFFF_FFFF_FFFF
+SRR1_ILLEGAL = 0x80000
+SRR1_PRIV = 0x40000
+SRR1_TRAP = 0x20000
+SRR1_ISI_NOPAGE = 0x40000000     # ISI: no translation / unassigned
+DSISR_NOPAGE = 0x40000000
+DSISR_STORE = 0x02000000
+
+VEC_DSI, VEC_ISI, VEC_EXTERNAL, VEC_ALIGN = 0x300, 0x400, 0x500, 0x600
+VEC_PROGRAM, VEC_FPU, VEC_DEC, VEC_SYSCALL = 0x700, 0x800, 0x900, 0xC00
+
+# QEMU exception numbers seen in UC_HOOK_INTR
+EXCP_DSI, EXCP_ISI, EXCP_ALIGN, EXCP_PROGRAM, EXCP_FPU, EXCP_SYSCALL = 2, 3, 5, 6, 7, 8
+EXCP_VPU, EXCP_VSXU, EXCP_HV_EMU = 73, 74, 96
+
+TB_FREQ = 512_000_000            # QEMU pseries timebase (cpu node timebase-frequency)
+
+# Register-access stubs, outside guest RAM (and outside every MMIO window).
+STUB_BASE = 0x0007_FF00_0000_0000
+_STUBS = {
+    "set_srr": (0x00, (0x7D7A03A6, 0x7D9B03A6)),     # mtspr SRR0,r11 ; mtspr SRR1,r12
+    "get_srr": (0x10, (0x7D7A02A6, 0x7D9B02A6)),     # mfspr r11,SRR0 ; mfspr r12,SRR1
+    "set_dar": (0x20, (0x7D7303A6, 0x7D9203A6)),     # mtspr DAR,r11 ; mtspr DSISR,r12
+    "get_dar": (0x30, (0x7D7302A6, 0x7D9202A6)),     # mfspr r11,DAR ; mfspr r12,DSISR
+}
+
+
+class Ppc64Cpu(VCpu):
+    arch = "ppc64"
+    big_endian = True
+
+    def __init__(self, index: int, services: Any):
+        super().__init__(index, services)
+        uc = self.uc
+        uc.mem_map(STUB_BASE, 0x1000, UC_PROT_ALL)
+        for off, words in _STUBS.values():
+            uc.mem_write(STUB_BASE + off, struct.pack(">2I", *words))
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        # Decrementer: value written and the timebase at that moment.
+        self.dec_written = 0xFFFF_FFFF
+        self.dec_tb = 0
+        self._dec_timer = None
+        self._watched: set[int] = set()
+        self.reset_msr(MSR_HV)
+
+    # ---- Unicorn set-up -------------------------------------------------------
+    def _create_uc(self) -> Uc:
+        uc = Uc(UC_ARCH_PPC, UC_MODE_PPC64 | UC_MODE_BIG_ENDIAN)   # default model: POWER10
+        probe = MSR_SF | 0x1002
+        uc.reg_write(P.UC_PPC_REG_MSR, probe)
+        ctx = uc.context_save()
+        offset = bytes(ctx).index(struct.pack("<Q", probe))        # host byte order
+        ctypes.memmove(ctx.context.value + offset, struct.pack("<Q", probe | MSR_HV), 8)
+        uc.context_restore(ctx)
+        uc.reg_write(P.UC_PPC_REG_MSR, probe | MSR_HV)              # recompute hflags
+        return uc
+
+    def reset_msr(self, msr: int) -> None:
+        """Write MSR keeping HV (our real-mode enabler, not guest-visible state)."""
+        self.uc.reg_write(P.UC_PPC_REG_MSR, msr | MSR_HV)
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(P.UC_PPC_REG_PC)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(P.UC_PPC_REG_PC, value)
+
+    @property
+    def msr(self) -> int:
+        return self.uc.reg_read(P.UC_PPC_REG_MSR)
+
+    def gpr(self, n: int) -> int:
+        return self.uc.reg_read(P.UC_PPC_REG_0 + n)
+
+    def set_gpr(self, n: int, value: int) -> None:
+        self.uc.reg_write(P.UC_PPC_REG_0 + n, value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def access_size_at(self, insn: int) -> int:
+        return decode.ppc_access_size(insn)
+
+    def _extra_code_regions(self) -> list:
+        return []
+
+    # ---- SPRs through stubs -----------------------------------------------------
+    def _run_stub(self, name: str, a: int | None = None, b: int | None = None) -> tuple[int, int]:
+        off, _ = _STUBS[name]
+        uc = self.uc
+        saved = (self.gpr(11), self.gpr(12), self.pc)
+        if a is not None:
+            self.set_gpr(11, a)
+            self.set_gpr(12, b or 0)
+        uc.emu_start(STUB_BASE + off, STUB_BASE + off + 8)
+        out = (self.gpr(11), self.gpr(12))
+        self.set_gpr(11, saved[0])
+        self.set_gpr(12, saved[1])
+        self.pc = saved[2]
+        return out
+
+    def get_srr(self) -> tuple[int, int]:
+        return self._run_stub("get_srr")
+
+    def set_srr(self, srr0: int, srr1: int) -> None:
+        self._run_stub("set_srr", srr0, srr1)
+
+    def get_dar(self) -> tuple[int, int]:
+        return self._run_stub("get_dar")
+
+    # ---- interrupts ---------------------------------------------------------------
+    def interrupts_enabled(self) -> bool:
+        return bool(self.msr & MSR_EE)
+
+    def _vector(self, vector: int, srr0: int, srr1_bits: int = 0,
+                dar: int | None = None, dsisr: int = 0) -> None:
+        """Interrupt entry as QEMU's powerpc_excp for a pseries (vhyp) guest:
+        SRR0/SRR1 saved, MSR := SF | ME (IR, DR, EE, PR, RI cleared), PC := vector."""
+        msr = self.msr
+        if dar is not None:
+            self._run_stub("set_dar", dar, dsisr)
+        self.set_srr(srr0, (msr & SRR1_MSR_MASK & ~MSR_HV) | srr1_bits)
+        self.reset_msr(MSR_SF | (msr & MSR_ME))
+        self.pc = vector
+        self.svc.trace.log(self.index, "exception", f"vector {vector:#x}", srr0=srr0,
+                           srr1_bits=srr1_bits)
+
+    def deliver_external(self) -> None:
+        self._vector(VEC_EXTERNAL, self.pc)
+
+    def deliver_timer(self) -> None:
+        self._vector(VEC_DEC, self.pc)
+
+    def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
+        if is_fetch:
+            self._vector(VEC_ISI, pc, SRR1_ISI_NOPAGE)
+        else:
+            self._vector(VEC_DSI, pc, 0, dar=addr, dsisr=DSISR_NOPAGE | (DSISR_STORE if is_write else 0))
+
+    def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
+        pc = self.pc                         # Unicorn: NIP is past the faulting insn
+        if intno == EXCP_SYSCALL:
+            level = decode.ppc_sc_level(self.read_insn(pc - 4))
+            if level == 1 and not self.msr & MSR_PR:
+                self.svc.firmware_call(self)
+                return
+            self._sync(lambda: self._vector(VEC_SYSCALL, pc))
+            return
+        if intno in (EXCP_PROGRAM, EXCP_HV_EMU):
+            insn = self.read_insn(pc - 4)
+            if decode.ppc_is_trap(insn):
+                bits = SRR1_TRAP
+            elif self.msr & MSR_PR and intno == EXCP_PROGRAM:
+                bits = SRR1_PRIV
+            else:
+                bits = SRR1_ILLEGAL
+            self.svc.trace.guest_error(self.index, "program check", pc=pc - 4, insn=insn,
+                                       reason=bits)
+            self._sync(lambda: self._vector(VEC_PROGRAM, pc - 4, bits))
+            return
+        if intno in (EXCP_FPU, EXCP_VPU, EXCP_VSXU):
+            vec = {EXCP_FPU: VEC_FPU, EXCP_VPU: 0xF20, EXCP_VSXU: 0xF40}[intno]
+            self._sync(lambda: self._vector(vec, pc - 4))
+            return
+        if intno == EXCP_ALIGN:
+            self._sync(lambda: self._vector(VEC_ALIGN, pc - 4))
+            return
+        self.svc.trace.guest_error(self.index, "unhandled exception", intno=intno, pc=pc)
+        self._sync(lambda: self._vector(VEC_PROGRAM, pc - 4, SRR1_ILLEGAL))
+
+    def _sync(self, action: Any) -> None:
+        """Deliver a synchronous exception once Unicorn has stopped (stubs
+        cannot run inside a hook)."""
+        self.pending_sync = action
+        self.request_stop()
+
+    # ---- time: timebase and decrementer -------------------------------------------
+    def timebase(self) -> int:
+        return self.svc.clock.read() * TB_FREQ // 1_000_000_000
+
+    def _tb_now(self) -> int:
+        return self.svc.clock.peek() * TB_FREQ // 1_000_000_000
+
+    def dec_value(self) -> int:
+        return (self.dec_written - (self._tb_now() - self.dec_tb)) & 0xFFFF_FFFF
+
+    def timer_pending(self) -> bool:
+        # POWER9/10 decrementer is level: pending while DEC bit 0 (MSB) is set.
+        return bool(self.dec_value() & 0x8000_0000) and self.state is not CpuState.STOPPED
+
+    def deliver_timer_(self) -> None:
+        self.deliver_timer()
+
+    def write_dec(self, value: int) -> None:
+        clock = self.svc.clock
+        self.dec_written = value & 0xFFFF_FFFF
+        self.dec_tb = self._tb_now()
+        if self._dec_timer is not None:
+            self._dec_timer.cancelled = True
+            self._dec_timer = None
+        if not self.dec_written & 0x8000_0000:
+            fire_tb = self.dec_tb + self.dec_written + 1
+            deadline = -(-fire_tb * 1_000_000_000 // TB_FREQ)
+            self._dec_timer = clock.add_timer(deadline, self._update_delivery_watch)
+        self._update_delivery_watch()
+
+    def watch_instructions(self, code: bytes, base: int) -> None:
+        """Trap the time-base and decrementer accesses found in `code` at `base`."""
+        for off in range(0, len(code) - 3, 4):
+            insn = int.from_bytes(code[off:off + 4], "big")
+            acc = decode.ppc_spr_access(insn)
+            if acc is None:
+                continue
+            kind, spr, _ = acc
+            if spr in (decode.SPR_TBL_R, decode.SPR_TBU_R) or spr == decode.SPR_DEC:
+                addr = base + off
+                if addr not in self._watched:
+                    self._watched.add(addr)
+                    self.uc.hook_add(UC_HOOK_CODE, self._on_time_insn, None, addr, addr + 3)
+
+    def _on_time_insn(self, uc: Uc, address: int, size: int, _: Any) -> None:
+        acc = decode.ppc_spr_access(self.read_insn(address))
+        if acc is None:
+            return
+        kind, spr, rt = acc
+        if kind == "mfspr":
+            if spr == decode.SPR_DEC:
+                value = self.dec_value()
+                value = value - (1 << 32) if value & 0x8000_0000 else value   # sign-extended
+            elif spr == decode.SPR_TBU_R:
+                value = self.timebase() >> 32
+            else:
+                value = self.timebase()
+            self.set_gpr(rt, value)
+        elif spr == decode.SPR_DEC:
+            self.write_dec(self.gpr(rt))
+        self.pc = address + 4
+
+    # ---- registers -------------------------------------------------------------------
+    def registers(self) -> dict[str, int]:
+        r = {f"r{n}": self.gpr(n) for n in range(32)}
+        r.update(pc=self.pc, msr=self.msr & ~MSR_HV, lr=self.uc.reg_read(P.UC_PPC_REG_LR),
+                 ctr=self.uc.reg_read(P.UC_PPC_REG_CTR), cr=self.uc.reg_read(P.UC_PPC_REG_CR),
+                 xer=self.uc.reg_read(P.UC_PPC_REG_XER))
+        return r
+
+    def start(self, entry: int, r3: int, msr: int = MSR_SF | MSR_ME) -> None:
+        """Start this CPU (RTAS start-cpu / reset): real mode, r3 as given."""
+        self.reset_msr(msr)
+        self.set_gpr(3, r3)
+        self.pc = entry
+        self.state = CpuState.RUNNING

@@ -1,0 +1,110 @@
+"""The ARM generic timer's virtual and physical EL1 timers, on virtual time.
+
+CNTFRQ is QEMU's 62.5 MHz (one tick per 16 ns); the counters are the machine
+clock, never the host's. Each timer's output (ISTATUS & ENABLE & !IMASK) is a
+level line, the PPI the GIC issue wires to INTID 27 (virtual) / 30 (physical).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..clock import Timer, VirtualClock
+
+GTIMER_SCALE_NS = 16
+CNTFRQ = 1_000_000_000 // GTIMER_SCALE_NS        # 62_500_000
+
+CTL_ENABLE, CTL_IMASK, CTL_ISTATUS = 1, 2, 4
+
+# (op0, op1, CRn, CRm, op2)
+CNTFRQ_EL0 = (3, 3, 14, 0, 0)
+CNTPCT_EL0 = (3, 3, 14, 0, 1)
+CNTVCT_EL0 = (3, 3, 14, 0, 2)
+CNTP_TVAL_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0 = (3, 3, 14, 2, 0), (3, 3, 14, 2, 1), (3, 3, 14, 2, 2)
+CNTV_TVAL_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0 = (3, 3, 14, 3, 0), (3, 3, 14, 3, 1), (3, 3, 14, 3, 2)
+CNTKCTL_EL1 = (3, 0, 14, 1, 0)
+
+
+@dataclass
+class GenericTimerChannel:
+    """One EL1 timer (virtual or physical) of one vCPU."""
+    clock: VirtualClock
+    output: Callable[[bool], None] = lambda level: None
+    ctl: int = 0
+    cval: int = 0
+    level: bool = False
+    _timer: Timer | None = field(default=None, repr=False)
+
+    def count(self) -> int:
+        return self.clock.peek() // GTIMER_SCALE_NS
+
+    def istatus(self) -> bool:
+        return bool(self.ctl & CTL_ENABLE) and self.count() >= self.cval
+
+    def read_ctl(self) -> int:
+        return (self.ctl & (CTL_ENABLE | CTL_IMASK)) | (CTL_ISTATUS if self.istatus() else 0)
+
+    def write_ctl(self, value: int) -> None:
+        self.ctl = value & (CTL_ENABLE | CTL_IMASK)
+        self.rearm()
+
+    def write_cval(self, value: int) -> None:
+        self.cval = value & 0xFFFF_FFFF_FFFF_FFFF
+        self.rearm()
+
+    def read_tval(self) -> int:
+        return (self.cval - self.count()) & 0xFFFF_FFFF
+
+    def write_tval(self, value: int) -> None:
+        tval = value & 0xFFFF_FFFF
+        if tval & 0x8000_0000:
+            tval -= 1 << 32
+        self.write_cval(self.count() + tval)
+
+    def rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancelled = True
+            self._timer = None
+        if self.ctl & CTL_ENABLE and not self.istatus():
+            self._timer = self.clock.add_timer(self.cval * GTIMER_SCALE_NS, self.rearm)
+        self._update()
+
+    def _update(self) -> None:
+        level = self.istatus() and not self.ctl & CTL_IMASK
+        if level != self.level:
+            self.level = level
+            self.output(level)
+
+
+@dataclass
+class GenericTimer:
+    """The per-vCPU timer block; `sysregs()` is its system-register table."""
+    clock: VirtualClock
+    virt: GenericTimerChannel = field(init=False)
+    phys: GenericTimerChannel = field(init=False)
+    cntkctl: int = 0
+
+    def __post_init__(self) -> None:
+        self.virt = GenericTimerChannel(self.clock)
+        self.phys = GenericTimerChannel(self.clock)
+
+    def sysregs(self) -> dict:
+        v, p = self.virt, self.phys
+
+        def count(_cpu) -> int:
+            return self.clock.read() // GTIMER_SCALE_NS
+
+        def setkctl(_cpu, value: int) -> None:
+            self.cntkctl = value & 0x3FF
+        return {
+            CNTFRQ_EL0: (lambda _c: CNTFRQ, None),
+            CNTVCT_EL0: (count, None),
+            CNTPCT_EL0: (count, None),
+            CNTV_CTL_EL0: (lambda _c: v.read_ctl(), lambda _c, x: v.write_ctl(x)),
+            CNTV_CVAL_EL0: (lambda _c: v.cval, lambda _c, x: v.write_cval(x)),
+            CNTV_TVAL_EL0: (lambda _c: v.read_tval(), lambda _c, x: v.write_tval(x)),
+            CNTP_CTL_EL0: (lambda _c: p.read_ctl(), lambda _c, x: p.write_ctl(x)),
+            CNTP_CVAL_EL0: (lambda _c: p.cval, lambda _c, x: p.write_cval(x)),
+            CNTP_TVAL_EL0: (lambda _c: p.read_tval(), lambda _c, x: p.write_tval(x)),
+            CNTKCTL_EL1: (lambda _c: self.cntkctl, setkctl),
+        }

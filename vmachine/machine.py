@@ -1,0 +1,168 @@
+"""The machine: RAM, MMIO map, vCPUs, virtual clock, trace and the run loop.
+
+The run loop is a fixed round-robin: every running vCPU, in index order, gets
+one slot of at most `quantum` instructions; after each round the clock
+advances by the quantum and due timers fire. Nothing in it depends on host
+time or dict order, so a run is a pure function of the guest and its inputs.
+(The optional wall-clock limit only decides *when to give up*, and a run
+that hits it says so.)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from .clock import VirtualClock
+from .cpu.base import CpuState, StepRecord, VCpu
+from .errors import ConfigError
+from .memory import GuestRAM, MmioMap
+from .trace import Trace
+
+if TYPE_CHECKING:
+    from .boards.base import Board
+
+DEFAULT_QUANTUM = 20_000
+
+
+@dataclass
+class RunResult:
+    reason: str                      # "poweroff", "reset", "max-insns", "wall-clock", "event", "idle"
+    exit_status: int = 0
+    insns: int = 0
+    cpus: list[dict] = field(default_factory=list)
+
+    def describe(self) -> str:
+        where = ", ".join(f"cpu{c['index']} {c['state']} pc={c['pc']:#x}" for c in self.cpus)
+        return f"stopped ({self.reason}) after {self.insns} instructions: {where}"
+
+
+class Machine:
+    """A board instance with its CPUs and devices. Build with `Machine.create`."""
+
+    def __init__(self, ram_base: int, ram_size: int, quantum: int = DEFAULT_QUANTUM,
+                 console: Callable[[bytes], None] | None = None,
+                 trace_echo: Callable[[str], None] | None = None):
+        if quantum <= 0:
+            raise ConfigError("quantum must be positive")
+        self.ram = GuestRAM(ram_base, ram_size)
+        self.mmio = MmioMap()
+        self.clock = VirtualClock(quantum)
+        self.trace = Trace(self.clock.peek, trace_echo)
+        self.quantum = quantum
+        self.cpus: list[VCpu] = []
+        self.board: "Board | None" = None
+        self.console_out = bytearray()
+        self._console_sink = console
+        self.console_in = bytearray()
+        self._exit: tuple[str, int] | None = None
+        self.insns = 0
+        self._running_cpu: VCpu | None = None
+
+    # ---- construction -----------------------------------------------------------------
+    @classmethod
+    def create(cls, machine: str = "pseries", **options) -> "Machine":
+        """Build a board by QEMU machine name ("pseries", "virt", with props
+        like "virt,gic-version=3"); options as `boards.BoardConfig`."""
+        from .boards import create_board
+        return create_board(machine, **options)
+
+    # ---- services the CPUs and devices use -----------------------------------------------
+    def firmware_call(self, cpu: VCpu) -> None:
+        assert self.board is not None
+        self.board.firmware_call(cpu)
+
+    def unassigned_access(self, cpu: VCpu, addr: int, size: int, is_write: bool) -> None:
+        self.trace.guest_error(cpu.index, "unassigned access", addr=addr, size=size, write=is_write)
+
+    def console_write(self, data: bytes) -> None:
+        self.console_out += data
+        if self._console_sink is not None:
+            self._console_sink(data)
+
+    @property
+    def console_text(self) -> str:
+        return self.console_out.decode("utf-8", "replace")
+
+    def shutdown(self, reason: str, status: int = 0) -> None:
+        """Power-off / reset requested by the guest: the run loop ends."""
+        if self._exit is None:
+            self._exit = (reason, status)
+            self.trace.log(-1, "machine", reason, status=status)
+        if self._running_cpu is not None:
+            self._running_cpu.request_stop()
+
+    # ---- running ----------------------------------------------------------------------------
+    def run(self, max_insns: int | None = None, wall_seconds: float | None = None,
+            until: Callable[["Machine"], bool] | None = None) -> RunResult:
+        """Run until power-off, `until(machine)` is true (checked between
+        rounds), `max_insns` virtual instructions, or `wall_seconds` of host time."""
+        q = self.quantum
+        deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
+        clock = self.clock
+        while self._exit is None:
+            runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
+            if not runnable:
+                if not self._idle_skip():
+                    return self._result("idle")
+                continue
+            for cpu in runnable:
+                if cpu.state is not CpuState.RUNNING:
+                    continue
+                clock.start_slot()
+                cpu.take_pending_interrupts()
+                self._running_cpu = cpu
+                cpu.run_slot(q)
+                self._running_cpu = None
+                self.insns += q
+                if self._exit is not None:
+                    break
+            clock.advance(q)
+            self._fire_timers()
+            if until is not None and until(self):
+                return self._result("event")
+            if max_insns is not None and self.insns >= max_insns:
+                return self._result("max-insns")
+            if deadline is not None and time.monotonic() > deadline:
+                return self._result("wall-clock")
+        reason, status = self._exit
+        return self._result(reason, status)
+
+    def _fire_timers(self) -> None:
+        if self.clock.fire_due():
+            for c in self.cpus:
+                if c.wants_interrupt():
+                    c.take_pending_interrupts()
+
+    def _idle_skip(self) -> bool:
+        """No vCPU runs: jump virtual time to the next timer, if any."""
+        if not any(c.state is CpuState.HALTED for c in self.cpus):
+            return False
+        d = self.clock.next_deadline()
+        if d is None:
+            return False
+        if d > self.clock.now:
+            self.clock.advance(d - self.clock.now)
+        self._fire_timers()
+        for c in self.cpus:
+            if c.state is CpuState.HALTED and c.wants_interrupt():
+                c.take_pending_interrupts()
+        return True
+
+    def step(self, cpu_index: int = 0) -> StepRecord:
+        """Execute one instruction on one vCPU (the others do not move)."""
+        cpu = self.cpus[cpu_index]
+        self.clock.start_slot()
+        self._running_cpu = cpu
+        rec = cpu.step()
+        self._running_cpu = None
+        self.insns += 1
+        return rec
+
+    def _result(self, reason: str, status: int = 0) -> RunResult:
+        cpus = [{"index": c.index, "state": c.state.value, "pc": c.pc} for c in self.cpus]
+        return RunResult(reason, status, self.insns, cpus)
+
+    @property
+    def exited(self) -> tuple[str, int] | None:
+        return self._exit
