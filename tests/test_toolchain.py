@@ -1,7 +1,6 @@
 """Tests for vmachine.toolchain and the guest programs (run on real QEMU)."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -158,8 +157,6 @@ def test_guest_on_qemu(arch, name, smp):
             [f"ok cpu {i} up" for i in range(smp)]
 
 
-@pytest.mark.skipif(not os.environ.get("VMACHINE_SLOW"),
-                    reason="set VMACHINE_SLOW=1 for the 64-vCPU runs")
 @pytest.mark.parametrize("arch", toolchain.ARCHES)
 def test_smp64_on_qemu(arch):
     need_qemu(arch)

@@ -43,5 +43,3 @@ FEATURES = frozenset({PSCI_VERSION, MIGRATE_INFO_TYPE, AFFINITY_INFO, AFFINITY_I
                       CPU_OFF_0_1, CPU_SUSPEND, CPU_SUSPEND64, CPU_SUSPEND_0_1, PSCI_FEATURES})
 
 
-def is_psci_call(function_id: int) -> bool:
-    return function_id in NAMES

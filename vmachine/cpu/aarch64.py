@@ -153,11 +153,8 @@ class Aarch64Cpu(VCpu):
         if is_fetch:
             self.deliver_sync(EC_IABT_LOWER if lower else EC_IABT_SAME, FSC_SYNC_EXTERNAL, pc, addr)
             return
+        # QEMU 7.2 reports no instruction syndrome (ISV = 0) for this abort.
         iss = FSC_SYNC_EXTERNAL | (int(is_write) << 6)
-        fields = decode.a64_load_store_fields(self.read_insn(pc))
-        if fields is not None:
-            iss |= (1 << 24) | (fields["sas"] << 22) | (fields["sse"] << 21) | \
-                (fields["srt"] << 16) | (fields["sf"] << 15)
         self.deliver_sync(EC_DABT_LOWER if lower else EC_DABT_SAME, iss, pc, addr)
 
     def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:

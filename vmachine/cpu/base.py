@@ -71,8 +71,10 @@ class VCpu:
         self.irq_line = False                  # the controller's output, level
         self.insns_budgeted = 0                # virtual instructions charged so far
         self._stop_requested = False
+        self._in_emu = False
         self._block_hook: int | None = None
         self._mmio_handles: dict[int, MmioRegion] = {}
+        self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
@@ -131,6 +133,9 @@ class VCpu:
         return size
 
     def _map_region(self, region: MmioRegion) -> None:
+        for page in [p for p in self._unassigned_pages if region.base <= p < region.end]:
+            self.uc.mem_unmap(page, 0x1000)          # a device now decodes it
+            self._unassigned_pages.discard(page)
         dev, asm = region.device, self.assembler
         base = region.base
 
@@ -146,11 +151,33 @@ class VCpu:
         self.uc.mem_unmap(region.base, region.size)
         self._mmio_handles.pop(region.base, None)
 
+    # Whether a data access to an unassigned address faults (AArch64: external
+    # abort) or reads as zero and ignores writes (PPC64 pseries under QEMU).
+    unassigned_data_is_fault = True
+
     def _on_unmapped(self, uc: Uc, access: int, addr: int, size: int, value: int, _: Any) -> bool:
         is_fetch = access == 21                  # UC_MEM_FETCH_UNMAPPED
         is_write = access == 20                  # UC_MEM_WRITE_UNMAPPED
+        if not is_fetch and not self.unassigned_data_is_fault:
+            self.svc.trace.guest_error(self.index, "unassigned access", pc=self.pc, addr=addr,
+                                       size=size, write=is_write)
+            self._map_unassigned_page(addr & ~0xFFF)
+            return True                          # Unicorn retries the access
         self._fault = (self.pc, addr, size, is_write, is_fetch)
         return False
+
+    def _map_unassigned_page(self, page: int) -> None:
+        """RAZ/WI page for an unassigned address, mapped on first touch."""
+        trace, index = self.svc.trace, self.index
+
+        def rd(uc: Uc, offset: int, size: int, _: Any) -> int:
+            trace.guest_error(index, "unassigned read", addr=page + offset, size=size)
+            return 0
+
+        def wr(uc: Uc, offset: int, size: int, value: int, _: Any) -> None:
+            trace.guest_error(index, "unassigned write", addr=page + offset, size=size)
+        self.uc.mmio_map(page, 0x1000, rd, None, wr, None)
+        self._unassigned_pages.add(page)
 
     # ---- interrupt line -------------------------------------------------------
     def set_irq_line(self, level: bool) -> None:
@@ -182,8 +209,12 @@ class VCpu:
             self.request_stop()
 
     def request_stop(self) -> None:
+        """End the current slot at the next instruction boundary. Only while
+        Unicorn runs: an emu_stop outside emu_start would make the next
+        emu_start (e.g. a register stub) return without executing."""
         self._stop_requested = True
-        self.uc.emu_stop()
+        if self._in_emu:
+            self.uc.emu_stop()
 
     def take_pending_interrupts(self) -> str | None:
         """At an instruction boundary: deliver what can be delivered."""
@@ -212,13 +243,16 @@ class VCpu:
         self._stop_requested = False
         self._fault = None
         self.insns_budgeted += budget
+        self._in_emu = True
         try:
             self.uc.emu_start(self.pc, NEVER, count=budget)
         except UcError:
+            self._in_emu = False
             if self._fault is None:
                 self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
                 self.state = CpuState.STOPPED
                 return
+        self._in_emu = False
         self._after_run()
 
     def _after_run(self) -> None:

@@ -21,6 +21,24 @@ def ppc_access_size(insn: int) -> int:
     return 0
 
 
+def ppc_effective_address(insn: int, gpr) -> int | None:
+    """EA of a D-, DS- or X-form load/store (for DAR on an alignment interrupt)."""
+    op = insn >> 26
+    ra, rb = (insn >> 16) & 31, (insn >> 11) & 31
+    base = gpr(ra) if ra else 0
+    if op == 31:
+        return (base + gpr(rb)) & 0xFFFF_FFFF_FFFF_FFFF
+    if op in (58, 62):
+        disp = insn & 0xFFFC
+    elif 32 <= op <= 55:
+        disp = insn & 0xFFFF
+    else:
+        return None
+    if disp & 0x8000:
+        disp -= 0x10000
+    return (base + disp) & 0xFFFF_FFFF_FFFF_FFFF
+
+
 def ppc_sc_level(insn: int) -> int | None:
     """LEV of an `sc` instruction, None if `insn` is not sc."""
     if insn & 0xFC000003 == 0x44000002:
@@ -65,18 +83,6 @@ def a64_access_size(insn: int) -> int:
     if (insn >> 24) & 0x3F == 0b001000:                          # exclusives, acquire/release
         return 1 << (insn >> 30)
     return 0
-
-
-def a64_load_store_fields(insn: int) -> dict[str, int] | None:
-    """Fields of a single-register load/store for an ISS data-abort syndrome."""
-    if (insn >> 27) & 7 != 0b111 or (insn >> 26) & 1:
-        return None
-    size = insn >> 30
-    opc = (insn >> 22) & 3
-    is_load = opc != 0
-    signed = opc >= 2 and size != 3
-    sf = 1 if (size == 3 or (opc == 2)) else 0
-    return {"sas": size, "sse": int(signed), "srt": insn & 31, "sf": sf, "wnr": int(not is_load)}
 
 
 def a64_is_hvc(insn: int) -> bool:

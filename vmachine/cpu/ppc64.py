@@ -159,7 +159,8 @@ class Ppc64Cpu(VCpu):
         msr = self.msr
         if dar is not None:
             self._run_stub("set_dar", dar, dsisr)
-        self.set_srr(srr0, (msr & SRR1_MSR_MASK & ~MSR_HV) | srr1_bits)
+        # SRR1 keeps MSR[HV]: it is what lets rfid return to real-mode code on Unicorn.
+        self.set_srr(srr0, (msr & SRR1_MSR_MASK) | srr1_bits)
         self.reset_msr(MSR_SF | (msr & MSR_ME))
         self.pc = vector
         self.svc.trace.log(self.index, "exception", f"vector {vector:#x}", srr0=srr0,
@@ -170,6 +171,10 @@ class Ppc64Cpu(VCpu):
 
     def deliver_timer(self) -> None:
         self._vector(VEC_DEC, self.pc)
+
+    # QEMU 7.2 pseries under TCG: data accesses to unassigned physical addresses
+    # read 0 and drop stores (no DSI, no machine check); fetches raise ISI.
+    unassigned_data_is_fault = False
 
     def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
         if is_fetch:
@@ -203,7 +208,12 @@ class Ppc64Cpu(VCpu):
             self._sync(lambda: self._vector(vec, pc - 4))
             return
         if intno == EXCP_ALIGN:
-            self._sync(lambda: self._vector(VEC_ALIGN, pc - 4))
+            insn = self.read_insn(pc - 4)
+            ea = decode.ppc_effective_address(insn, self.gpr) or 0
+            self.svc.trace.guest_error(self.index, "alignment interrupt", pc=pc - 4, ea=ea)
+            # QEMU: DAR = EA; DSISR gets the RT/RA fields of the instruction.
+            dsisr = self.get_dar()[1] | ((insn & 0x03FF0000) >> 16)
+            self._sync(lambda: self._vector(VEC_ALIGN, pc - 4, dar=ea, dsisr=dsisr))
             return
         self.svc.trace.guest_error(self.index, "unhandled exception", intno=intno, pc=pc)
         self._sync(lambda: self._vector(VEC_PROGRAM, pc - 4, SRR1_ILLEGAL))
