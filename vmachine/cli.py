@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         echo = (lambda line: print(line, file=sys.stderr)) if o.trace else None
         m = build_machine(o, console=_stdout_console, trace_echo=echo)
+        if m.board is not None and "dumpdtb" in m.board.config.props:
+            # QEMU: -M ...,dumpdtb=FILE writes the tree and exits.
+            print(f"{PROG}: info: dtb dumped to {m.board.config.props['dumpdtb']}. Exiting.",
+                  file=sys.stderr)
+            return 0
         if o.verb == "step":
             for _ in range(o.steps):
                 rec = m.step(o.step_cpu)

@@ -1,0 +1,59 @@
+"""Every guest on vmachine, and the same command line on QEMU 7.2 (differential)."""
+from __future__ import annotations
+
+import pytest
+
+from vmachine import toolchain
+
+from guestrun import QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
+
+GUESTS = [(a, n) for a in toolchain.ARCHES for n in toolchain.guest_names(a)
+          if not n.startswith("unit_") and n != "loop"]
+
+
+def assert_transcript_passes(text: str) -> None:
+    lines = text.splitlines()
+    assert any(line.startswith("ok ") for line in lines), text
+    bad = [line for line in lines if line.startswith("not ok")]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("smp", [1, 4])
+@pytest.mark.parametrize("arch,name", GUESTS)
+def test_guest_on_vmachine(arch, name, smp):
+    m, r = run_in_process(arch, name, smp)
+    assert r.reason == "poweroff", r.describe()
+    assert_transcript_passes(m.console_text)
+
+
+@pytest.mark.parametrize("arch", toolchain.ARCHES)
+def test_smp64_every_cpu_reports_in(arch):
+    m, r = run_in_process(arch, "smp", 64)
+    assert r.reason == "poweroff", r.describe()
+    assert_transcript_passes(m.console_text)
+    for i in range(64):
+        assert f"ok cpu {i} up\n" in m.console_text
+    assert "ok smp all 64 cpus" in m.console_text
+
+
+@pytest.mark.parametrize("smp", [1, 4])
+@pytest.mark.parametrize("arch,name", GUESTS)
+def test_differential_against_qemu(arch, name, smp):
+    """Same command line on QEMU and on vmachine: identical stdout and exit status."""
+    need_qemu(arch)
+    args = machine_args(arch, toolchain.build_guest(arch, name), smp)
+    q = run_process([QEMU[arch], *args])
+    v = run_vmachine_cli(args)
+    assert v.stderr == b"", v.stderr.decode()
+    assert v.stdout.decode() == q.stdout.decode()
+    assert v.returncode == q.returncode == 0
+
+
+@pytest.mark.parametrize("arch", toolchain.ARCHES)
+def test_differential_smp64(arch):
+    need_qemu(arch)
+    args = machine_args(arch, toolchain.build_guest(arch, "smp"), 64)
+    q = run_process([QEMU[arch], *args])
+    v = run_vmachine_cli(args)
+    assert v.stdout.decode() == q.stdout.decode()
+    assert v.returncode == q.returncode == 0
