@@ -58,6 +58,11 @@ class Machine:
         self._exit: tuple[str, int] | None = None
         self.insns = 0
         self._running_cpu: VCpu | None = None
+        self.clock.on_poll = self._end_slot
+
+    def _end_slot(self) -> None:
+        if self._running_cpu is not None:
+            self._running_cpu.request_stop()
 
     # ---- construction -----------------------------------------------------------------
     @classmethod

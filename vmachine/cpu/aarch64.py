@@ -22,6 +22,8 @@ from unicorn import arm64_const as A
 from . import decode
 from .base import CpuState, VCpu
 
+_XREG = tuple(A.UC_ARM64_REG_X0 + n for n in range(29)) + (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)
+
 SPSR_EL1 = (4, 0, 3, 0, 0)            # (CRn, CRm, op0, op1, op2)
 SCR_EL3 = (1, 1, 3, 6, 0)
 HCR_EL2 = (1, 1, 3, 4, 0)
@@ -66,25 +68,22 @@ class Aarch64Cpu(VCpu):
 
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+        return self.regs.read(A.UC_ARM64_REG_PC)
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+        self.regs.write(A.UC_ARM64_REG_PC, value)
 
     def x(self, n: int) -> int:
-        return self.uc.reg_read(A.UC_ARM64_REG_X0 + n) if n < 29 else \
-            self.uc.reg_read((A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)[n - 29]) if n < 31 else 0
+        return self.regs.read(_XREG[n]) if n < 31 else 0
 
     def set_x(self, n: int, value: int) -> None:
-        if n >= 31:
-            return                                  # XZR
-        reg = A.UC_ARM64_REG_X0 + n if n < 29 else (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)[n - 29]
-        self.uc.reg_write(reg, value & 0xFFFF_FFFF_FFFF_FFFF)
+        if n < 31:                                   # 31 is XZR
+            self.regs.write(_XREG[n], value)
 
     @property
     def pstate(self) -> int:
-        return self.uc.reg_read(A.UC_ARM64_REG_PSTATE)
+        return self.regs.read(A.UC_ARM64_REG_PSTATE)
 
     def access_size_at(self, insn: int) -> int:
         return decode.a64_access_size(insn)
@@ -94,8 +93,9 @@ class Aarch64Cpu(VCpu):
         entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
         if entry is None or entry[0] is None:
             return 0
-        uc.reg_write(reg, entry[0](self) & 0xFFFF_FFFF_FFFF_FFFF)
-        self.pc = self.pc + 4
+        regs = self.regs
+        regs.write(reg, entry[0](self))
+        regs.write(A.UC_ARM64_REG_PC, regs.read(A.UC_ARM64_REG_PC) + 4)
         return 1
 
     def _on_msr(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
@@ -103,7 +103,8 @@ class Aarch64Cpu(VCpu):
         if entry is None or entry[1] is None:
             return 0
         entry[1](self, cp.val)
-        self.pc = self.pc + 4
+        regs = self.regs
+        regs.write(A.UC_ARM64_REG_PC, regs.read(A.UC_ARM64_REG_PC) + 4)
         return 1
 
     # ---- exceptions ------------------------------------------------------------------

@@ -9,6 +9,7 @@ dispatch tables (`CpuServices`) answer hypercalls and system registers.
 """
 from __future__ import annotations
 
+import ctypes
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
@@ -17,6 +18,11 @@ from unicorn import (UC_HOOK_BLOCK, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_PROT_ALL, Uc, UcError)
 
 from ..memory import AccessAssembler, GuestRAM, MmioMap, MmioRegion
+
+try:                                   # the binding's C entry points (unicorn 2.1.x)
+    from unicorn.unicorn_py3.unicorn import uclib as _uclib
+except ImportError:                    # pragma: no cover - other binding layouts
+    _uclib = None
 
 if TYPE_CHECKING:
     from ..clock import VirtualClock
@@ -58,6 +64,34 @@ class StepRecord:
     delivered: str | None = None
 
 
+class FastRegs:
+    """64-bit register reads/writes straight through the C API.
+
+    The Python binding's reg_read/reg_write pick a register class on every
+    call (several microseconds); trapped system registers and hypercalls
+    touch registers on hot paths, so plain 64-bit registers go direct."""
+
+    def __init__(self, uc: Uc):
+        self.uc = uc
+        self._buf = ctypes.c_uint64()
+        self._ref = ctypes.byref(self._buf)
+        self._uch = getattr(uc, "_uch", None)
+        self.direct = _uclib is not None and self._uch is not None
+
+    def read(self, reg: int) -> int:
+        if self.direct:
+            _uclib.uc_reg_read(self._uch, reg, self._ref)
+            return self._buf.value
+        return self.uc.reg_read(reg)
+
+    def write(self, reg: int, value: int) -> None:
+        if self.direct:
+            self._buf.value = value & 0xFFFF_FFFF_FFFF_FFFF
+            _uclib.uc_reg_write(self._uch, reg, self._ref)
+        else:
+            self.uc.reg_write(reg, value & 0xFFFF_FFFF_FFFF_FFFF)
+
+
 class VCpu:
     """Architecture-independent vCPU plumbing; subclasses provide the ISA."""
 
@@ -76,6 +110,7 @@ class VCpu:
         self._mmio_handles: dict[int, MmioRegion] = {}
         self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
+        self.regs = FastRegs(self.uc)
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
         self._size_cache: dict[int, int] = {}

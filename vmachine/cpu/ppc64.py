@@ -102,27 +102,24 @@ class Ppc64Cpu(VCpu):
 
     @property
     def pc(self) -> int:
-        return self.uc.reg_read(P.UC_PPC_REG_PC)
+        return self.regs.read(P.UC_PPC_REG_PC)
 
     @pc.setter
     def pc(self, value: int) -> None:
-        self.uc.reg_write(P.UC_PPC_REG_PC, value)
+        self.regs.write(P.UC_PPC_REG_PC, value)
 
     @property
     def msr(self) -> int:
-        return self.uc.reg_read(P.UC_PPC_REG_MSR)
+        return self.regs.read(P.UC_PPC_REG_MSR)
 
     def gpr(self, n: int) -> int:
-        return self.uc.reg_read(P.UC_PPC_REG_0 + n)
+        return self.regs.read(P.UC_PPC_REG_0 + n)
 
     def set_gpr(self, n: int, value: int) -> None:
-        self.uc.reg_write(P.UC_PPC_REG_0 + n, value & 0xFFFF_FFFF_FFFF_FFFF)
+        self.regs.write(P.UC_PPC_REG_0 + n, value)
 
     def access_size_at(self, insn: int) -> int:
         return decode.ppc_access_size(insn)
-
-    def _extra_code_regions(self) -> list:
-        return []
 
     # ---- SPRs through stubs -----------------------------------------------------
     def _run_stub(self, name: str, a: int | None = None, b: int | None = None) -> tuple[int, int]:
@@ -237,9 +234,6 @@ class Ppc64Cpu(VCpu):
     def timer_pending(self) -> bool:
         # POWER9/10 decrementer is level: pending while DEC bit 0 (MSB) is set.
         return bool(self.dec_value() & 0x8000_0000) and self.state is not CpuState.STOPPED
-
-    def deliver_timer_(self) -> None:
-        self.deliver_timer()
 
     def write_dec(self, value: int) -> None:
         clock = self.svc.clock
