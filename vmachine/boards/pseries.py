@@ -89,6 +89,15 @@ class PseriesBoard(Board):
         for i in range(self.config.smp):
             m.cpus.append(Ppc64Cpu(i, m))
         self._register_firmware_services()
+        self.ic_mode = self.config.props.get("ic-mode", "dual")
+        if self.ic_mode not in ("xics", "xive", "dual"):
+            raise ConfigError(f"Invalid interrupt controller mode '{self.ic_mode}' "
+                              "(expected xics, xive or dual)")
+        if self.ic_mode == "xive":
+            raise ConfigError("ic-mode=xive: XIVE is not modelled yet (use xics or dual)")
+        from ..intc.xics_spapr import SpaprXics
+        self.intc = SpaprXics(self)
+        self.fdt_hooks.append(self.intc.fdt_node)
         self._bios_image = self._read_bios()
         self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
         self.reset()
@@ -130,6 +139,7 @@ class PseriesBoard(Board):
     def reset(self) -> None:
         m = self.machine
         m.ram.clear()
+        self.intc.xics.reset()
         self.firmware = load_raw(m.ram, self._bios_image, 0, self.config.bios or "bootrom",
                                  "LPAR firmware")
         self.kernel = None

@@ -1,0 +1,256 @@
+"""XICS model through its host interface (the KVM XICS device's attributes) and
+its presentation rules, checked against QEMU 7.2's xics.c semantics."""
+from __future__ import annotations
+
+import pytest
+
+from vmachine.errors import DeviceError
+from vmachine.intc.xics import (BLOCK_SIZE, PRIO_MASKED, SRC_LEVEL_SENSITIVE, SRC_MASKED,
+                                SRC_PENDING, SourceBlock, Xics, XICS_IPI, IcpState)
+
+
+def fabric(servers=2):
+    lines = {}
+    x = Xics()
+    for s in range(servers):
+        lines[s] = False
+        x.add_icp(s, lambda level, s=s: lines.__setitem__(s, level))
+    return x, lines
+
+
+def word(server, prio, lsi=False, masked=False, pending=False):
+    return (server | prio << 32 | (SRC_LEVEL_SENSITIVE if lsi else 0)
+            | (SRC_MASKED if masked else 0) | (SRC_PENDING if pending else 0))
+
+
+# ---- 64-bit source encoding ---------------------------------------------------------------
+
+@pytest.mark.parametrize("server", [0, 1, 0xFFFF_FFFF])
+@pytest.mark.parametrize("prio", [0, 5, 0xFE])
+@pytest.mark.parametrize("lsi", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_source_word_round_trip(server, prio, lsi, masked):
+    x, _ = fabric(0)          # no presenters: nothing can be delivered, so state stays put
+    w = word(server, prio, lsi, masked)
+    x.set_sources(0x2000, [w])
+    assert x.get_sources(0x2000, 1) == [w]
+
+
+@pytest.mark.parametrize("lsi,masked", [(True, False), (True, True), (False, True), (False, False)])
+def test_pending_bit_round_trip(lsi, masked):
+    x, _ = fabric(0)
+    w = word(3, 5, lsi, masked, pending=True)
+    x.set_sources(0x2000, [w])
+    assert x.get_sources(0x2000, 1) == [w]
+
+
+def test_pending_msi_is_delivered_on_restore_when_a_presenter_takes_it():
+    x, lines = fabric(1)
+    x.set_cppr(x.icps[0], 0xFF)
+    x.set_sources(0x2000, [word(0, 5, pending=True)])
+    x.resend_all()
+    assert lines[0] and x.icps[0].xisr == 0x2000
+    assert x.get_sources(0x2000, 1) == [word(0, 5)]
+
+
+def test_masked_word_keeps_priority_for_int_on():
+    x, _ = fabric(1)
+    x.set_sources(0x1234, [word(0, 6, masked=True)])
+    server, prio, saved = x.read_xive(0x1234)
+    assert (server, prio, saved) == (0, PRIO_MASKED, 6)
+
+
+# ---- lazily created blocks ---------------------------------------------------------------------
+
+def test_source_near_top_costs_one_block():
+    x, _ = fabric(1)
+    assert x.sources_memory() == 0
+    x.set_sources(1_048_559, [word(0, 5)])
+    assert len(x.blocks) == 1
+    assert x.sources_memory() == SourceBlock.nbytes() < 16 * 1024
+    assert x.get_sources(1_048_559, 1) == [word(0, 5)]
+    x.set_sources(1_048_575, [word(0, 7)])                  # the last valid number, same block
+    assert len(x.blocks) == 1
+
+
+def test_range_spanning_two_blocks():
+    x, _ = fabric(1)
+    first = 3 * BLOCK_SIZE - 2
+    x.set_sources(first, [word(0, p) for p in range(4)])
+    assert len(x.blocks) == 2
+    assert x.get_sources(first, 4) == [word(0, p) for p in range(4)]
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nr", [0, 2, 15, 1 << 20, -1])
+def test_reserved_and_out_of_range_numbers(nr):
+    x, _ = fabric(1)
+    with pytest.raises(DeviceError) as e:
+        x.set_sources(nr, [word(0, 5)])
+    assert e.value.errno_name == "EINVAL"
+    assert ("reserved" in str(e.value)) or ("out of range" in str(e.value))
+
+
+def test_get_on_a_range_not_all_present():
+    x, _ = fabric(1)
+    x.set_sources(0x3000, [word(0, 5)])
+    with pytest.raises(DeviceError) as e:
+        x.get_sources(0x3000, 2)
+    assert e.value.errno_name == "ENOENT" and "0x3001" in str(e.value)
+
+
+def test_unknown_bits_rejected_and_nothing_written():
+    x, _ = fabric(1)
+    with pytest.raises(DeviceError):
+        x.set_sources(0x3000, [1 << 50])
+    assert not x.exists(0x3000)
+
+
+def test_set_sources_validates_the_whole_range_first():
+    x, _ = fabric(1)
+    with pytest.raises(DeviceError):
+        x.set_sources((1 << 20) - 1, [word(0, 5), word(0, 5)])
+    assert not x.exists((1 << 20) - 1)
+
+
+def test_presenter_state_errors():
+    x, _ = fabric(1)
+    with pytest.raises(DeviceError):
+        x.get_icp_state(7)
+    with pytest.raises(DeviceError):
+        x.set_icp_state(0, IcpState(xirr=0xFF00_4321, mfrr=0xFF, pending_priority=5))
+
+
+def test_injection_into_missing_source():
+    x, _ = fabric(1)
+    with pytest.raises(DeviceError) as e:
+        x.set_irq(0x4444, 1)
+    assert e.value.errno_name == "ENOENT"
+
+
+# ---- presentation rules (QEMU icp_*/ics_*) --------------------------------------------------------
+
+def test_ipi_presented_only_below_cppr():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_cppr(icp, 4)
+    x.set_mfrr(icp, 4)
+    assert icp.xisr == 0 and not lines[0]
+    x.set_cppr(icp, 5)                                      # raising CPPR resends the IPI
+    assert icp.xisr == XICS_IPI and icp.pending_priority == 4 and lines[0]
+    assert x.accept(icp) == (5 << 24) | XICS_IPI
+    assert icp.cppr == 4 and not lines[0]
+
+
+def test_eoi_without_resetting_mfrr_fires_again():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_cppr(icp, 0xFF)
+    x.set_mfrr(icp, 4)
+    xirr = x.accept(icp)
+    x.eoi(icp, xirr)
+    assert icp.xisr == XICS_IPI and lines[0]
+    x.accept(icp)
+    x.set_mfrr(icp, 0xFF)
+    x.eoi(icp, xirr)
+    assert icp.xisr == 0 and not lines[0]
+
+
+def test_accept_with_nothing_pending_sets_cppr_ff():
+    x, _ = fabric(1)
+    icp = x.icps[0]
+    x.set_cppr(icp, 5)
+    assert x.accept(icp) == 5 << 24
+    assert icp.cppr == 0xFF
+
+
+def test_less_favoured_msi_is_rejected_then_resent_after_eoi():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_sources(0x1300, [word(0, 3), word(0, 6)])
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1300, 1)
+    x.set_irq(0x1301, 1)                                    # prio 6 loses to pending prio 3
+    assert icp.xisr == 0x1300
+    assert x.get_sources(0x1301, 1)[0] & SRC_PENDING
+    xirr = x.accept(icp)
+    assert icp.cppr == 3
+    x.eoi(icp, xirr)                                        # CPPR back to 0xff, resend
+    assert icp.xisr == 0x1301 and lines[0]
+
+
+def test_more_favoured_msi_displaces_and_rejects_the_pending_one():
+    x, _ = fabric(1)
+    icp = x.icps[0]
+    x.set_sources(0x1300, [word(0, 6), word(0, 2)])
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1300, 1)
+    x.set_irq(0x1301, 1)
+    assert icp.xisr == 0x1301
+    assert x.get_sources(0x1300, 1)[0] & SRC_PENDING        # rejected, waiting for resend
+
+
+def test_lsi_redelivered_after_eoi_while_asserted():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_sources(0x1200, [word(0, 5, lsi=True)])
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1200, 1)
+    xirr = x.accept(icp)
+    assert xirr == (0xFF << 24) | 0x1200
+    x.eoi(icp, xirr)
+    assert icp.xisr == 0x1200 and lines[0]                  # line still high: again
+    xirr = x.accept(icp)
+    x.set_irq(0x1200, 0)
+    x.eoi(icp, xirr)
+    assert icp.xisr == 0 and not lines[0]
+
+
+def test_msi_while_masked_is_remembered_until_unmasked():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_sources(0x1300, [word(0, 5, masked=True)])
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1300, 1)
+    assert not lines[0]
+    _, _, saved = x.read_xive(0x1300)
+    x.write_xive(0x1300, 0, saved, saved)                   # ibm,int-on
+    assert icp.xisr == 0x1300 and lines[0]
+
+
+def test_cppr_lowered_withdraws_the_pending_interrupt():
+    x, lines = fabric(1)
+    icp = x.icps[0]
+    x.set_sources(0x1300, [word(0, 5)])
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1300, 1)
+    x.set_cppr(icp, 5)                                      # 5 <= pending priority: withdrawn
+    assert icp.xisr == 0 and not lines[0]
+    x.set_cppr(icp, 0xFF)
+    assert icp.xisr == 0x1300 and lines[0]
+
+
+def test_presenter_state_round_trip():
+    x, lines = fabric(2)
+    x.set_sources(0x1300, [word(1, 5)])
+    st = IcpState(xirr=(0x7 << 24) | 0x1300, mfrr=0x10, pending_priority=5)
+    x.set_icp_state(1, st)
+    assert x.get_icp_state(1) == st and lines[1]
+
+
+def test_resend_cost_does_not_scan_all_sources():
+    """A million configured sources: a resend visits only candidates."""
+    x, _ = fabric(1)
+    icp = x.icps[0]
+    for base in range(16, 1 << 20, BLOCK_SIZE * 64):
+        x.set_sources(base, [word(0, 5, masked=True)])
+    x.set_sources(0x1300, [word(0, 6)])
+    x.set_cppr(icp, 0xFF)
+    visited = []
+    orig = x._resend_one
+    x._resend_one = lambda nr: (visited.append(nr), orig(nr))[1]
+    x.set_irq(0x1300, 1)
+    x.accept(icp)
+    x.eoi(icp, 0xFF00_1300)
+    assert len(visited) <= 2

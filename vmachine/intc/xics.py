@@ -1,0 +1,418 @@
+"""XICS: the PAPR hcall-driven interrupt controller (ICS sources, ICP presenters).
+
+Semantics follow QEMU 7.2 (hw/intc/xics.c, xics_spapr.c), which follow PAPR:
+  * ICP (one per server = vCPU): XIRR = CPPR (31:24) | XISR (23:0), MFRR for
+    IPIs (XISR 2), the priority of what XISR holds; output line = XISR != 0
+    (raised when something is presented, lowered on accept or withdrawal).
+  * ICS (sources): server, priority (0xff = masked), saved priority (for
+    ibm,int-off/int-on), LSI or MSI, and the status bits below.
+  * A source less favoured than CPPR, or than what XISR already holds, is
+    *rejected*; a rejected MSI, or an asserted LSI not yet sent, is *resent*
+    when its presenter's CPPR is raised or after an EOI.
+
+Source numbers run to 2^20 - 1; numbers below 16 are reserved (0 = none,
+2 = IPI). Sources live in blocks of 1024 created on first use, and a resend
+visits only the sources that can be resent (kept in a candidate set), so the
+cost of delivery does not depend on how many sources exist. QEMU visits every
+source on each resend; the outcome is the same because candidates are
+visited in the same (ascending) order.
+"""
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ..errors import DeviceError
+
+XICS_IPI = 2
+XISR_MASK = 0x00FF_FFFF
+CPPR_SHIFT = 24
+PRIO_MASKED = 0xFF
+
+NR_SOURCES = 1 << 20               # 0 .. 1,048,575
+FIRST_SOURCE = 16                  # 0..15 reserved (0 none, 2 IPI)
+BLOCK_SHIFT = 10
+BLOCK_SIZE = 1 << BLOCK_SHIFT      # sources per lazily created block
+
+# ICS source status (QEMU XICS_STATUS_*)
+ST_ASSERTED = 0x1                  # LSI line is high
+ST_SENT = 0x2                      # LSI presented, not yet EOId
+ST_REJECTED = 0x4                  # MSI rejected by its presenter, to resend
+ST_MASKED_PENDING = 0x8            # MSI arrived while masked
+
+# source type (0 = free: not claimed by a device)
+TYPE_FREE, TYPE_MSI, TYPE_LSI = 0, 1, 2
+
+# 64-bit host encoding of a source (KVM XICS device attribute)
+SRC_SERVER_MASK = 0xFFFF_FFFF
+SRC_PRIORITY_SHIFT = 32
+SRC_LEVEL_SENSITIVE = 1 << 40
+SRC_MASKED = 1 << 41
+SRC_PENDING = 1 << 42
+
+
+class SourceBlock:
+    """1024 consecutive sources as typed arrays (about 8 KiB)."""
+
+    __slots__ = ("present", "server", "priority", "saved", "status", "type")
+
+    def __init__(self) -> None:
+        self.present = bytearray(BLOCK_SIZE)               # 1 = the source exists
+        self.server = array("I", bytes(4 * BLOCK_SIZE))
+        self.priority = bytearray(b"\xff" * BLOCK_SIZE)
+        self.saved = bytearray(b"\xff" * BLOCK_SIZE)
+        self.status = bytearray(BLOCK_SIZE)
+        self.type = bytearray(BLOCK_SIZE)
+
+    @staticmethod
+    def nbytes() -> int:
+        return BLOCK_SIZE * (1 + 4 + 1 + 1 + 1 + 1)
+
+
+@dataclass
+class Icp:
+    """One presenter. `owner` is the source held in XISR (None for an IPI)."""
+    server: int
+    output: Callable[[bool], None] = field(default=lambda level: None, repr=False)
+    xirr: int = 0
+    pending_priority: int = PRIO_MASKED
+    mfrr: int = PRIO_MASKED
+    owner: int | None = None
+
+    @property
+    def cppr(self) -> int:
+        return self.xirr >> CPPR_SHIFT
+
+    @property
+    def xisr(self) -> int:
+        return self.xirr & XISR_MASK
+
+
+@dataclass(frozen=True)
+class IcpState:
+    """Per-vCPU presenter state for migration (KVM_REG_PPC_ICP_STATE's fields)."""
+    xirr: int
+    mfrr: int
+    pending_priority: int
+
+
+class Xics:
+    """The XICS fabric: presenters by server number and the source space."""
+
+    def __init__(self, log_guest_error: Callable[..., None] = lambda *a, **k: None,
+                 log_event: Callable[..., None] = lambda *a, **k: None):
+        self.icps: dict[int, Icp] = {}
+        self.blocks: dict[int, SourceBlock] = {}
+        self._resend: set[int] = set()
+        self.guest_error = log_guest_error
+        self.event = log_event
+
+    def reset(self) -> None:
+        """Machine reset (QEMU ics_reset/icp_reset): sources masked, presenters idle."""
+        for b in self.blocks.values():
+            b.priority[:] = b.saved[:] = b"\xff" * BLOCK_SIZE
+            b.status[:] = bytes(BLOCK_SIZE)
+            b.server[:] = array("I", bytes(4 * BLOCK_SIZE))
+        self._resend.clear()
+        for icp in self.icps.values():
+            icp.xirr, icp.pending_priority, icp.mfrr, icp.owner = 0, PRIO_MASKED, PRIO_MASKED, None
+            icp.output(False)
+
+    # ---- presenters ------------------------------------------------------------------
+    def add_icp(self, server: int, output: Callable[[bool], None]) -> Icp:
+        icp = Icp(server, output)
+        self.icps[server] = icp
+        return icp
+
+    def icp(self, server: int) -> Icp | None:
+        return self.icps.get(server)
+
+    # ---- sources ---------------------------------------------------------------------
+    @staticmethod
+    def check_number(nr: int) -> None:
+        if not FIRST_SOURCE <= nr < NR_SOURCES:
+            what = "reserved" if 0 <= nr < FIRST_SOURCE else "out of range"
+            raise DeviceError("EINVAL", f"XICS source {nr:#x} is {what} "
+                                        f"(valid: {FIRST_SOURCE:#x}..{NR_SOURCES - 1:#x})")
+
+    def _slot(self, nr: int) -> tuple[SourceBlock, int] | None:
+        b = self.blocks.get(nr >> BLOCK_SHIFT)
+        if b is None:
+            return None
+        i = nr & (BLOCK_SIZE - 1)
+        return (b, i) if b.present[i] else None
+
+    def exists(self, nr: int) -> bool:
+        return FIRST_SOURCE <= nr < NR_SOURCES and self._slot(nr) is not None
+
+    def create_source(self, nr: int, lsi: bool = False, claim: bool = True) -> None:
+        """Make source `nr` exist (a device claims it as LSI or MSI)."""
+        self.check_number(nr)
+        b = self.blocks.get(nr >> BLOCK_SHIFT)
+        if b is None:
+            b = self.blocks[nr >> BLOCK_SHIFT] = SourceBlock()
+        i = nr & (BLOCK_SIZE - 1)
+        b.present[i] = 1
+        if claim:
+            b.type[i] = TYPE_LSI if lsi else TYPE_MSI
+
+    def create_range(self, first: int, count: int) -> None:
+        for nr in range(first, first + count):
+            self.create_source(nr, claim=False)
+
+    def sources_memory(self) -> int:
+        """Bytes held by source state (blocks of 1024 created on demand)."""
+        return len(self.blocks) * SourceBlock.nbytes()
+
+    def source_numbers(self) -> Iterator[int]:
+        for bi in sorted(self.blocks):
+            b = self.blocks[bi]
+            for i in range(BLOCK_SIZE):
+                if b.present[i]:
+                    yield (bi << BLOCK_SHIFT) | i
+
+    def _is_lsi(self, b: SourceBlock, i: int) -> bool:
+        return b.type[i] == TYPE_LSI
+
+    # ---- ICP operations (QEMU icp_*) ---------------------------------------------------
+    def _raise(self, icp: Icp) -> None:
+        icp.output(True)
+
+    def _lower(self, icp: Icp) -> None:
+        icp.output(False)
+
+    def _check_ipi(self, icp: Icp) -> None:
+        if icp.xisr and icp.pending_priority <= icp.mfrr:
+            return
+        if icp.xisr and icp.owner is not None:
+            self._reject(icp.owner)
+        icp.xirr = (icp.xirr & ~XISR_MASK) | XICS_IPI
+        icp.pending_priority = icp.mfrr
+        icp.owner = None
+        self._raise(icp)
+
+    def _icp_resend(self, icp: Icp) -> None:
+        if icp.mfrr < icp.cppr:
+            self._check_ipi(icp)
+        self._ics_resend()
+
+    def set_cppr(self, icp: Icp, cppr: int) -> None:
+        cppr &= 0xFF
+        old = icp.cppr
+        icp.xirr = (icp.xirr & XISR_MASK) | (cppr << CPPR_SHIFT)
+        if cppr < old:
+            if icp.xisr and cppr <= icp.pending_priority:
+                old_xisr, owner = icp.xisr, icp.owner
+                icp.xirr &= ~XISR_MASK
+                icp.pending_priority = PRIO_MASKED
+                icp.owner = None
+                self._lower(icp)
+                if owner is not None:
+                    self._reject(old_xisr)
+        elif not icp.xisr:
+            self._icp_resend(icp)
+
+    def set_mfrr(self, icp: Icp, mfrr: int) -> None:
+        icp.mfrr = mfrr & 0xFF
+        if icp.mfrr < icp.cppr:
+            self._check_ipi(icp)
+
+    def accept(self, icp: Icp) -> int:
+        xirr = icp.xirr
+        self._lower(icp)
+        icp.xirr = icp.pending_priority << CPPR_SHIFT
+        icp.pending_priority = PRIO_MASKED
+        icp.owner = None
+        return xirr
+
+    def ipoll(self, icp: Icp) -> tuple[int, int]:
+        return icp.xirr, icp.mfrr
+
+    def eoi(self, icp: Icp, xirr: int) -> None:
+        icp.xirr = (icp.xirr & XISR_MASK) | (xirr & ~XISR_MASK & 0xFFFF_FFFF)
+        nr = xirr & XISR_MASK
+        slot = self._slot(nr) if FIRST_SOURCE <= nr < NR_SOURCES else None
+        if slot is not None:
+            b, i = slot
+            if self._is_lsi(b, i):
+                b.status[i] &= ~ST_SENT
+                if b.status[i] & ST_ASSERTED:
+                    self._resend.add(nr)
+        elif nr not in (0, XICS_IPI):
+            self.guest_error("H_EOI of a source that does not exist", source=nr)
+        if not icp.xisr:
+            self._icp_resend(icp)
+
+    def _present(self, server: int, nr: int, priority: int) -> None:
+        """QEMU icp_irq: offer source `nr` to a presenter."""
+        icp = self.icps.get(server)
+        if icp is None:
+            self._reject(nr)
+            return
+        if priority >= icp.cppr or (icp.xisr and icp.pending_priority <= priority):
+            self._reject(nr)
+            return
+        if icp.xisr and icp.owner is not None:
+            self._reject(icp.xisr)
+        icp.xirr = (icp.xirr & ~XISR_MASK) | (nr & XISR_MASK)
+        icp.owner = nr
+        icp.pending_priority = priority
+        self._raise(icp)
+
+    # ---- ICS operations (QEMU ics_*) ---------------------------------------------------------
+    def _reject(self, nr: int) -> None:
+        slot = self._slot(nr)
+        if slot is None:
+            return
+        b, i = slot
+        b.status[i] = (b.status[i] | ST_REJECTED) & ~ST_SENT
+        self._resend.add(nr)
+
+    def _resend_one(self, nr: int) -> None:
+        slot = self._slot(nr)
+        if slot is None:
+            return
+        b, i = slot
+        if self._is_lsi(b, i):
+            if b.priority[i] != PRIO_MASKED and b.status[i] & ST_ASSERTED \
+                    and not b.status[i] & ST_SENT:
+                b.status[i] |= ST_SENT
+                self._present(b.server[i], nr, b.priority[i])
+        elif b.status[i] & ST_REJECTED:
+            b.status[i] &= ~ST_REJECTED
+            if b.priority[i] != PRIO_MASKED:
+                self._present(b.server[i], nr, b.priority[i])
+
+    def _still_candidate(self, nr: int) -> bool:
+        slot = self._slot(nr)
+        if slot is None:
+            return False
+        b, i = slot
+        st = b.status[i]
+        if self._is_lsi(b, i):
+            return bool(st & ST_ASSERTED) and not st & ST_SENT
+        return bool(st & ST_REJECTED)
+
+    def _ics_resend(self) -> None:
+        if not self._resend:
+            return
+        for nr in sorted(self._resend):
+            self._resend_one(nr)
+        self._resend = {nr for nr in self._resend if self._still_candidate(nr)}
+
+    def set_irq(self, nr: int, level: int) -> None:
+        """A device's line into source `nr` (LSI: level; MSI: a rising edge)."""
+        slot = self._slot(nr)
+        if slot is None:
+            raise DeviceError("ENOENT", f"XICS source {nr:#x} does not exist")
+        b, i = slot
+        if self._is_lsi(b, i):
+            if level:
+                b.status[i] |= ST_ASSERTED
+            else:
+                b.status[i] &= ~ST_ASSERTED
+            self._resend_one(nr)
+            if self._still_candidate(nr):
+                self._resend.add(nr)
+            self.event("irq_line", source=nr, level=int(bool(level)))
+        elif level:
+            self.event("msi", source=nr)
+            if b.priority[i] == PRIO_MASKED:
+                b.status[i] |= ST_MASKED_PENDING
+            else:
+                self._present(b.server[i], nr, b.priority[i])
+
+    def write_xive(self, nr: int, server: int, priority: int, saved_priority: int) -> None:
+        b, i = self._slot(nr)  # type: ignore[misc]
+        b.server[i] = server
+        b.priority[i] = priority
+        b.saved[i] = saved_priority
+        if self._is_lsi(b, i):
+            self._resend_one(nr)
+            if self._still_candidate(nr):
+                self._resend.add(nr)
+        elif b.status[i] & ST_MASKED_PENDING and priority != PRIO_MASKED:
+            b.status[i] &= ~ST_MASKED_PENDING
+            self._present(server, nr, priority)
+
+    def read_xive(self, nr: int) -> tuple[int, int, int]:
+        b, i = self._slot(nr)  # type: ignore[misc]
+        return b.server[i], b.priority[i], b.saved[i]
+
+    # ---- host interface: 64-bit source words (KVM XICS attribute layout) -----------------------
+    def get_sources(self, first: int, count: int) -> list[int]:
+        words = []
+        for nr in range(first, first + count):
+            self.check_number(nr)
+            slot = self._slot(nr)
+            if slot is None:
+                raise DeviceError("ENOENT", f"XICS source {nr:#x} does not exist")
+            b, i = slot
+            prio, masked = b.priority[i], b.priority[i] == PRIO_MASKED
+            w = b.server[i] | ((b.saved[i] if masked else prio) << SRC_PRIORITY_SHIFT)
+            if masked:
+                w |= SRC_MASKED
+            st = b.status[i]
+            if self._is_lsi(b, i):
+                w |= SRC_LEVEL_SENSITIVE
+                if st & ST_ASSERTED:
+                    w |= SRC_PENDING
+            elif st & (ST_MASKED_PENDING | ST_REJECTED):
+                w |= SRC_PENDING
+            words.append(w)
+        return words
+
+    def set_sources(self, first: int, values: list[int]) -> None:
+        for k in range(len(values)):
+            self.check_number(first + k)
+        for k, w in enumerate(values):
+            nr = first + k
+            if w >> 43:
+                raise DeviceError("EINVAL", f"XICS source {nr:#x}: unknown bits in {w:#x}")
+            self.create_source(nr, lsi=bool(w & SRC_LEVEL_SENSITIVE))
+            b, i = self._slot(nr)  # type: ignore[misc]
+            prio = (w >> SRC_PRIORITY_SHIFT) & 0xFF
+            b.server[i] = w & SRC_SERVER_MASK
+            b.saved[i] = prio
+            b.priority[i] = PRIO_MASKED if w & SRC_MASKED else prio
+            b.status[i] = 0
+            self._resend.discard(nr)
+            if w & SRC_PENDING:
+                if self._is_lsi(b, i):
+                    b.status[i] = ST_ASSERTED
+                    self._resend.add(nr)
+                elif w & SRC_MASKED:
+                    b.status[i] = ST_MASKED_PENDING
+                else:
+                    b.status[i] = ST_REJECTED
+                    self._resend.add(nr)
+
+    # ---- host interface: presenters ----------------------------------------------------
+    def get_icp_state(self, server: int) -> IcpState:
+        icp = self._host_icp(server)
+        return IcpState(icp.xirr, icp.mfrr, icp.pending_priority)
+
+    def set_icp_state(self, server: int, state: IcpState) -> None:
+        icp = self._host_icp(server)
+        xisr = state.xirr & XISR_MASK
+        if xisr and xisr != XICS_IPI and not self.exists(xisr):
+            raise DeviceError("EINVAL", f"ICP {server}: XISR {xisr:#x} is not a source")
+        icp.xirr = state.xirr & 0xFFFF_FFFF
+        icp.mfrr = state.mfrr & 0xFF
+        icp.pending_priority = state.pending_priority & 0xFF
+        icp.owner = None if xisr in (0, XICS_IPI) else xisr
+        icp.output(bool(xisr))
+
+    def _host_icp(self, server: int) -> Icp:
+        icp = self.icps.get(server)
+        if icp is None:
+            raise DeviceError("ENOENT", f"no XICS presenter for server {server}")
+        return icp
+
+    def resend_all(self) -> None:
+        """After a restore: let every presenter pick up what is pending."""
+        for server in sorted(self.icps):
+            icp = self.icps[server]
+            if not icp.xisr:
+                self._icp_resend(icp)

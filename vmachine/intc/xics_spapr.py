@@ -1,0 +1,172 @@
+"""XICS on the pseries board: the guest's hcalls and RTAS calls, the device-tree
+node, and the interrupt numbers QEMU's spapr claims (hw/intc/xics_spapr.c,
+hw/ppc/spapr_irq.c). Only this module knows both the board and the model."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..cpu.ppc64 import Ppc64Cpu
+from ..fdt import Node
+from .xics import PRIO_MASKED, Xics
+
+if TYPE_CHECKING:
+    from ..boards.pseries import PseriesBoard
+    from ..boards.spapr_rtas import RtasCall
+
+H_SUCCESS, H_HARDWARE, H_PARAMETER = 0, -1, -4
+H_EOI, H_CPPR, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X = 0x64, 0x68, 0x6C, 0x70, 0x74, 0x2FC
+RTAS_OUT_SUCCESS, RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR = 0, -1, -3
+
+# spapr_irq.h: the sPAPR interrupt number space QEMU gives the ICS.
+SPAPR_XIRQ_BASE = 0x1000
+SPAPR_NR_XIRQS = 0x1000
+SPAPR_IRQ_EPOW = 0x1000
+SPAPR_IRQ_HOTPLUG = 0x1001
+SPAPR_IRQ_VIO = 0x1100
+SPAPR_IRQ_PCI_LSI = 0x1200       # four PHB INTx lines, level-sensitive
+SPAPR_IRQ_MSI = 0x1300
+PHANDLE_INTC = 0x1111
+
+
+class SpaprXics:
+    """The XICS device of a pseries machine, created and destroyed at run time
+    (CAS switches between XICS and XIVE in ic-mode=dual)."""
+
+    def __init__(self, board: "PseriesBoard"):
+        self.board = board
+        m = board.machine
+        self.xics = Xics(lambda what, **k: m.trace.guest_error(-1, "xics: " + what, **k),
+                         lambda what, **k: m.trace.log(-1, "irq", what, **k))
+        self.active = True              # False once CAS chose XIVE (dual mode)
+        self.xics.create_range(SPAPR_XIRQ_BASE, SPAPR_NR_XIRQS)
+        for nr in (SPAPR_IRQ_EPOW, SPAPR_IRQ_HOTPLUG, board.vty.irq):
+            self.xics.create_source(nr, lsi=False)
+        for k in range(4):
+            self.xics.create_source(SPAPR_IRQ_PCI_LSI + k, lsi=True)
+        for cpu in m.cpus:
+            self.xics.add_icp(cpu.index, cpu.set_irq_line)
+        self._register()
+
+    # ---- wiring ---------------------------------------------------------------------
+    def _register(self) -> None:
+        b = self.board
+        for nr, name, fn in ((H_CPPR, "H_CPPR", self.h_cppr), (H_IPI, "H_IPI", self.h_ipi),
+                             (H_XIRR, "H_XIRR", self.h_xirr), (H_XIRR_X, "H_XIRR_X", self.h_xirr_x),
+                             (H_EOI, "H_EOI", self.h_eoi), (H_IPOLL, "H_IPOLL", self.h_ipoll)):
+            b.register_hcall(nr, name, fn)
+        for name, fn in (("ibm,set-xive", self.rtas_set_xive), ("ibm,get-xive", self.rtas_get_xive),
+                         ("ibm,int-off", self.rtas_int_off), ("ibm,int-on", self.rtas_int_on)):
+            b.rtas.register(name, fn)
+
+    def fdt_node(self, root: Node) -> None:
+        n = root.child("interrupt-controller")
+        n.prop("device_type", "PowerPC-External-Interrupt-Presentation")
+        n.prop("compatible", "IBM,ppc-xicp").prop("interrupt-controller")
+        n.prop("ibm,interrupt-server-ranges", [0, len(self.board.machine.cpus)])
+        n.prop("#interrupt-cells", 2).prop("linux,phandle", PHANDLE_INTC).prop("phandle", PHANDLE_INTC)
+
+    def _icp(self, cpu: Ppc64Cpu):
+        return self.xics.icps[cpu.index]
+
+    def _inactive(self, cpu: Ppc64Cpu, what: str) -> bool:
+        if self.active:
+            return False
+        self.board.machine.trace.guest_error(cpu.index, f"{what} must only be called for emulated XICS")
+        return True
+
+    # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
+    def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        if self._inactive(cpu, "h_cppr"):
+            return H_HARDWARE, []
+        self.xics.set_cppr(self._icp(cpu), a[0])
+        return H_SUCCESS, []
+
+    def h_ipi(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        if self._inactive(cpu, "h_ipi"):
+            return H_HARDWARE, []
+        icp = self.xics.icp(a[0])
+        if icp is None:
+            self.board.machine.trace.guest_error(cpu.index, "H_IPI: no such server", server=a[0])
+            return H_PARAMETER, []
+        self.xics.set_mfrr(icp, a[1])
+        return H_SUCCESS, []
+
+    def h_xirr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        xirr = self.xics.accept(self._icp(cpu))        # QEMU accepts before the mode check
+        if self._inactive(cpu, "h_xirr"):
+            return H_HARDWARE, []
+        return H_SUCCESS, [xirr]
+
+    def h_xirr_x(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        xirr = self.xics.accept(self._icp(cpu))
+        if self._inactive(cpu, "h_xirr_x"):
+            return H_HARDWARE, []
+        # QEMU returns the host tick counter; here it is the virtual timebase.
+        return H_SUCCESS, [xirr, cpu.timebase()]
+
+    def h_eoi(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        if self._inactive(cpu, "h_eoi"):
+            return H_HARDWARE, []
+        self.xics.eoi(self._icp(cpu), a[0] & 0xFFFF_FFFF)
+        return H_SUCCESS, []
+
+    def h_ipoll(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        if self._inactive(cpu, "h_ipoll"):
+            return H_HARDWARE, []
+        icp = self.xics.icp(a[0])
+        if icp is None:
+            self.board.machine.trace.guest_error(cpu.index, "H_IPOLL: no such server", server=a[0])
+            return H_PARAMETER, []
+        xirr, mfrr = self.xics.ipoll(icp)
+        return H_SUCCESS, [xirr, mfrr]
+
+    # ---- RTAS (rtas_* as xics_spapr.c) -------------------------------------------------------
+    def _rtas_check(self, call: "RtasCall", nargs: int, nret: int, name: str) -> bool:
+        if not self.active:
+            self.board.machine.trace.guest_error(call.cpu.index, f"{name} must only be called for emulated XICS")
+            call.ret(0, RTAS_OUT_HW_ERROR)
+            return False
+        if call.nargs != nargs or call.nret != nret:
+            self.board.machine.trace.guest_error(call.cpu.index, f"{name}: bad nargs/nret",
+                                                 nargs=call.nargs, nret=call.nret)
+            call.ret(0, RTAS_OUT_PARAM_ERROR)
+            return False
+        if not self.xics.exists(call.arg(0)):
+            self.board.machine.trace.guest_error(call.cpu.index, f"{name}: bad source", source=call.arg(0))
+            call.ret(0, RTAS_OUT_PARAM_ERROR)
+            return False
+        return True
+
+    def rtas_set_xive(self, call: "RtasCall") -> None:
+        if not self._rtas_check(call, 3, 1, "ibm,set-xive"):
+            return
+        nr, server, prio = call.arg(0), call.arg(1), call.arg(2)
+        if self.xics.icp(server) is None or prio > 0xFF:
+            self.board.machine.trace.guest_error(call.cpu.index, "ibm,set-xive: bad server/priority",
+                                                 server=server, priority=prio)
+            call.ret(0, RTAS_OUT_PARAM_ERROR)
+            return
+        self.xics.write_xive(nr, server, prio, prio)
+        call.ret(0, RTAS_OUT_SUCCESS)
+
+    def rtas_get_xive(self, call: "RtasCall") -> None:
+        if not self._rtas_check(call, 1, 3, "ibm,get-xive"):
+            return
+        server, prio, _ = self.xics.read_xive(call.arg(0))
+        call.ret(0, RTAS_OUT_SUCCESS)
+        call.ret(1, server)
+        call.ret(2, prio)
+
+    def rtas_int_off(self, call: "RtasCall") -> None:
+        if not self._rtas_check(call, 1, 1, "ibm,int-off"):
+            return
+        server, prio, _ = self.xics.read_xive(call.arg(0))
+        self.xics.write_xive(call.arg(0), server, PRIO_MASKED, prio)
+        call.ret(0, RTAS_OUT_SUCCESS)
+
+    def rtas_int_on(self, call: "RtasCall") -> None:
+        if not self._rtas_check(call, 1, 1, "ibm,int-on"):
+            return
+        server, _, saved = self.xics.read_xive(call.arg(0))
+        self.xics.write_xive(call.arg(0), server, saved, saved)
+        call.ret(0, RTAS_OUT_SUCCESS)
