@@ -37,6 +37,11 @@ class VirtualClock:
         self.poll_limit = 64
         self.on_poll: Callable[[], None] | None = None
 
+    def reset(self) -> None:
+        """Forget every timer (a restore re-arms them from device state)."""
+        self._timers.clear()
+        self.now = self.reads = 0
+
     def read(self) -> int:
         """Guest-visible time in ns (strictly increasing within a slot)."""
         if self.reads < self.quantum - 1:

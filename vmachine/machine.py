@@ -21,6 +21,7 @@ from .trace import Trace
 
 if TYPE_CHECKING:
     from .boards.base import Board
+    from .state import Snapshot
 
 DEFAULT_QUANTUM = 20_000
 
@@ -29,12 +30,12 @@ DEFAULT_QUANTUM = 20_000
 class RunResult:
     reason: str                      # "poweroff", "reset", "max-insns", "wall-clock", "event", "idle"
     exit_status: int = 0
-    insns: int = 0
+    insns: int = 0                   # virtual instructions: the sum of slot budgets
     cpus: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
         where = ", ".join(f"cpu{c['index']} {c['state']} pc={c['pc']:#x}" for c in self.cpus)
-        return f"stopped ({self.reason}) after {self.insns} instructions: {where}"
+        return f"stopped ({self.reason}) after {self.insns} budgeted instructions: {where}"
 
 
 class Machine:
@@ -171,3 +172,49 @@ class Machine:
     @property
     def exited(self) -> tuple[str, int] | None:
         return self._exit
+
+    # ---- migration --------------------------------------------------------------------------
+    def save(self) -> "Snapshot":
+        """The whole machine at this instruction boundary: CPUs, devices, RAM."""
+        from .state import Snapshot, ram_chunks, section
+        assert self.board is not None
+        secs = [section("machine", 1, insns=self.insns, clock_now=self.clock.now,
+                        clock_reads=self.clock.reads,
+                        exit=[] if self._exit is None else list(self._exit))]
+        secs += [cpu.save_state() for cpu in self.cpus]
+        secs += self.board.save_state()
+        return Snapshot(self.board.name, self.ram.base, self.ram.size, len(self.cpus),
+                        {s["name"]: s for s in secs}, ram_chunks(self.ram.buf))
+
+    def restore(self, snap: "Snapshot") -> None:
+        """Load a snapshot into this (freshly created, same configuration) machine."""
+        from .state import CHUNK, fields_of
+        assert self.board is not None
+        if snap.board != self.board.name:
+            raise ConfigError(f"snapshot is of a {snap.board} machine, not {self.board.name}")
+        if (snap.ram_base, snap.ram_size) != (self.ram.base, self.ram.size):
+            raise ConfigError(f"snapshot RAM {snap.ram_size:#x}@{snap.ram_base:#x} does not match "
+                              f"this machine's {self.ram.size:#x}@{self.ram.base:#x}")
+        if snap.ncpus != len(self.cpus):
+            raise ConfigError(f"snapshot has {snap.ncpus} vCPUs, this machine {len(self.cpus)}")
+        f = fields_of(snap.sections, "machine", 1, {"insns": int, "clock_now": int,
+                                                    "clock_reads": int, "exit": list})
+        zero = bytes(CHUNK)
+        for off in range(0, self.ram.size, CHUNK):
+            chunk = snap.ram.get(off)
+            end = min(off + CHUNK, self.ram.size)
+            if chunk is not None:
+                self.ram.buf[off:off + len(chunk)] = chunk
+            elif self.ram.buf[off:end] != zero[:end - off]:
+                self.ram.buf[off:end] = zero[:end - off]
+        self.clock.reset()
+        self.clock.now, self.clock.reads = f["clock_now"], f["clock_reads"]
+        self.insns = f["insns"]
+        self._exit = (str(f["exit"][0]), int(f["exit"][1])) if len(f["exit"]) == 2 else None
+        for cpu in self.cpus:
+            cpu.set_irq_line(False)
+            cpu.flush_translations()
+            cpu.load_state(snap.sections)
+        self.board.load_state(snap.sections)
+        for cpu in self.cpus:
+            cpu._update_delivery_watch()

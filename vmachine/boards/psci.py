@@ -1,6 +1,6 @@
 """PSCI as QEMU 7.2's virt answers it through `hvc #0` (target/arm/psci.c):
-the function IDs it recognises, their return codes, and UNDEF for anything
-else on the conduit (QEMU only treats known IDs as PSCI calls)."""
+the function IDs it recognises and their return codes; any other function id
+on the conduit answers NOT_SUPPORTED (seen on QEMU 7.2, guests/NOTES.md)."""
 from __future__ import annotations
 
 PSCI_VERSION = 0x8400_0000

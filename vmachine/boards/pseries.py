@@ -43,6 +43,7 @@ KERNEL_ADDR = 0x400000
 FW_MAX_SIZE = 0x400000
 TIMEBASE_FREQ = 512_000_000
 RTOD_EPOCH = datetime.datetime(2000, 1, 1)    # virtual time-of-day origin (deterministic)
+RTAS_EARLY_DEBUG_TOKEN = 0xA
 
 HcallHandler = Callable[[Ppc64Cpu, list[int]], tuple[int, list[int]]]
 
@@ -138,7 +139,9 @@ class PseriesBoard(Board):
     # ---- reset and images -------------------------------------------------------------
     def reset(self) -> None:
         m = self.machine
-        m.ram.clear()
+        # RAM keeps its contents across a reset, as on QEMU (images are reloaded).
+        for cpu in m.cpus:
+            cpu.flush_translations()
         self.intc.xics.reset()
         self.firmware = load_raw(m.ram, self._bios_image, 0, self.config.bios or "bootrom",
                                  "LPAR firmware")
@@ -173,6 +176,17 @@ class PseriesBoard(Board):
 
     def dtb(self) -> bytes:
         return self._fdt
+
+    # ---- migration --------------------------------------------------------------------
+    def save_state(self) -> list[dict]:
+        from ..state import section
+        return [section("vty", 1, input=list(self.vty.input)), self.intc.save_state()]
+
+    def load_state(self, sections: dict) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, "vty", 1, {"input": list})
+        self.vty.input = bytearray(int(c) & 0xFF for c in f["input"])
+        self.intc.load_state(sections)
 
     def _build_fdt(self) -> bytes:
         cfg, m = self.config, self.machine
@@ -306,6 +320,9 @@ class PseriesBoard(Board):
         call = RtasCall(cpu, nargs, nret, args, [None] * nret)
         rets_addr = buf + 12 + 4 * nargs
         entry = self.rtas.handlers.get(token)
+        if entry is None and token == RTAS_EARLY_DEBUG_TOKEN:
+            # QEMU (spapr_rtas_call): token 0xa is display-character, an early-debug hack.
+            entry = ("display-character", self._rtas_display_character)
         if entry is None:
             self.machine.trace.guest_error(cpu.index, "unknown RTAS token", token=token)
             if nret:
@@ -335,8 +352,10 @@ class PseriesBoard(Board):
             return self._param_error(call, "get-time-of-day: nret != 8")
         ns = self.machine.clock.read()
         t = RTOD_EPOCH + datetime.timedelta(microseconds=ns // 1000)
+        # QEMU stores the RTC clock's nanoseconds (since 1970), truncated to 32 bits.
+        epoch_ns = int((RTOD_EPOCH - datetime.datetime(1970, 1, 1)).total_seconds()) * 1_000_000_000
         for i, v in enumerate((RTAS_OUT_SUCCESS, t.year, t.month, t.day, t.hour, t.minute,
-                               t.second, ns % 1_000_000_000)):
+                               t.second, (epoch_ns + ns) & 0xFFFF_FFFF)):
             call.ret(i, v)
 
     def _rtas_power_off(self, call: RtasCall) -> None:

@@ -83,7 +83,9 @@ class VirtBoard(Board):
     # ---- reset and images -------------------------------------------------------------
     def reset(self) -> None:
         m = self.machine
-        m.ram.clear()
+        # RAM keeps its contents across a reset, as on QEMU (images are reloaded).
+        for cpu in m.cpus:
+            cpu.flush_translations()
         self._fdt = self._build_fdt()
         entry, x0 = RAM_BASE, 0
         self.kernel, self.dtb_addr = None, None
@@ -124,6 +126,26 @@ class VirtBoard(Board):
 
     def dtb(self) -> bytes:
         return self._fdt
+
+    # ---- migration --------------------------------------------------------------------
+    _UART_FIELDS = ("lcr_h", "cr", "ibrd", "fbrd", "ifls", "imsc", "ris", "dmacr", "ilpr")
+
+    def save_state(self) -> list[dict]:
+        from ..state import section
+        u = self.uart
+        secs = [section("pl011", 1, rx=list(u.rx), **{k: getattr(u, k) for k in self._UART_FIELDS})]
+        secs += [t.save_state(f"timer{i}") for i, t in enumerate(self.timers)]
+        return secs
+
+    def load_state(self, sections: dict) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, "pl011", 1, dict.fromkeys(self._UART_FIELDS, int) | {"rx": list})
+        for k in self._UART_FIELDS:
+            setattr(self.uart, k, f[k])
+        self.uart.rx = bytearray(int(c) & 0xFF for c in f["rx"])
+        for i, t in enumerate(self.timers):
+            t.load_state(sections, f"timer{i}")
+        self.uart._update()
 
     def _build_fdt(self) -> bytes:
         cfg, m = self.config, self.machine
@@ -167,10 +189,11 @@ class VirtBoard(Board):
 
     # ---- PSCI ----------------------------------------------------------------------------
     def cpu_by_mpidr(self, mpidr: int) -> Aarch64Cpu | None:
-        aff = mpidr & 0xFF_00FF_FFFF
+        """QEMU arm_get_cpu_by_id: the argument must equal the affinity exactly
+        (bit 31 of MPIDR_EL1 set makes it match nothing)."""
         for cpu in self.machine.cpus:
             assert isinstance(cpu, Aarch64Cpu)
-            if cpu.mpidr & 0xFF_00FF_FFFF == aff:
+            if cpu.mpidr & 0xFF_00FF_FFFF == mpidr:
                 return cpu
         return None
 

@@ -205,6 +205,40 @@ class Aarch64Cpu(VCpu):
         r.update(pc=self.pc, sp=self.uc.reg_read(A.UC_ARM64_REG_SP), pstate=self.pstate)
         return r
 
+    # ---- migration -------------------------------------------------------------------------
+    STATE_VERSION = 1
+    _SYSREGS = (("elr_el1", A.UC_ARM64_REG_ELR_EL1), ("esr_el1", A.UC_ARM64_REG_ESR_EL1),
+                ("far_el1", A.UC_ARM64_REG_FAR_EL1), ("vbar_el1", A.UC_ARM64_REG_VBAR_EL1),
+                ("tpidr_el1", A.UC_ARM64_REG_TPIDR_EL1), ("tpidr_el0", A.UC_ARM64_REG_TPIDR_EL0),
+                ("cpacr_el1", A.UC_ARM64_REG_CPACR_EL1), ("fpcr", A.UC_ARM64_REG_FPCR),
+                ("fpsr", A.UC_ARM64_REG_FPSR), ("sp_el0", A.UC_ARM64_REG_SP_EL0),
+                ("sp_el1", A.UC_ARM64_REG_SP_EL1))
+
+    def save_state(self) -> dict:
+        from ..state import section
+        uc = self.uc
+        sysregs = {name: uc.reg_read(reg) for name, reg in self._SYSREGS}
+        sysregs["spsr_el1"] = uc.reg_read(A.UC_ARM64_REG_CP_REG, SPSR_EL1)
+        return section(f"cpu{self.index}", self.STATE_VERSION, arch=self.arch,
+                       state=self.state.value, regs=self.registers(), sysregs=sysregs,
+                       mpidr=self.mpidr)
+
+    def load_state(self, sections: dict) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, f"cpu{self.index}", self.STATE_VERSION,
+                      {"arch": str, "state": str, "regs": dict, "sysregs": dict, "mpidr": int})
+        uc = self.uc
+        r, sr = f["regs"], f["sysregs"]
+        for name, reg in self._SYSREGS:
+            uc.reg_write(reg, int(sr[name]))
+        uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (int(sr["spsr_el1"]),))
+        uc.reg_write(A.UC_ARM64_REG_PSTATE, int(r["pstate"]))
+        uc.reg_write(A.UC_ARM64_REG_SP, int(r["sp"]))
+        for n in range(31):
+            self.set_x(n, int(r[f"x{n}"]))
+        self.pc = int(r["pc"])
+        self.state = CpuState(f["state"])
+
     def start(self, entry: int, x0: int) -> None:
         """PSCI CPU_ON / reset: EL1h, DAIF masked, MMU off, x0 = context."""
         uc = self.uc

@@ -64,6 +64,20 @@ class StepRecord:
     delivered: str | None = None
 
 
+class _UnassignedPage:
+    """Reads as zero, ignores writes, logs a guest error per access."""
+
+    def __init__(self, page: int, trace: "Trace"):
+        self.page, self.trace = page, trace
+
+    def mmio_read(self, cpu: int, offset: int, size: int) -> int:
+        self.trace.guest_error(cpu, "unassigned read", addr=self.page + offset, size=size)
+        return 0
+
+    def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
+        self.trace.guest_error(cpu, "unassigned write", addr=self.page + offset, size=size)
+
+
 class FastRegs:
     """64-bit register reads/writes straight through the C API.
 
@@ -194,25 +208,28 @@ class VCpu:
         is_fetch = access == 21                  # UC_MEM_FETCH_UNMAPPED
         is_write = access == 20                  # UC_MEM_WRITE_UNMAPPED
         if not is_fetch and not self.unassigned_data_is_fault:
-            self.svc.trace.guest_error(self.index, "unassigned access", pc=self.pc, addr=addr,
-                                       size=size, write=is_write)
             self._map_unassigned_page(addr & ~0xFFF)
-            return True                          # Unicorn retries the access
+            return True                          # Unicorn retries; the page logs it
         self._fault = (self.pc, addr, size, is_write, is_fetch)
         return False
 
     def _map_unassigned_page(self, page: int) -> None:
-        """RAZ/WI page for an unassigned address, mapped on first touch."""
-        trace, index = self.svc.trace, self.index
+        """RAZ/WI page for an unassigned address, mapped on first touch; its
+        accesses go through the assembler, so each is logged once, at its width."""
+        dev, asm = _UnassignedPage(page, self.svc.trace), self.assembler
 
         def rd(uc: Uc, offset: int, size: int, _: Any) -> int:
-            trace.guest_error(index, "unassigned read", addr=page + offset, size=size)
-            return 0
+            return asm.read(dev, offset, size)
 
         def wr(uc: Uc, offset: int, size: int, value: int, _: Any) -> None:
-            trace.guest_error(index, "unassigned write", addr=page + offset, size=size)
+            asm.write(dev, offset, size, value)
         self.uc.mmio_map(page, 0x1000, rd, None, wr, None)
         self._unassigned_pages.add(page)
+
+    def flush_translations(self) -> None:
+        """Drop Unicorn's translated code (RAM was replaced under it)."""
+        self.uc.ctl_remove_cache(self.svc.ram.base, self.svc.ram.end)
+        self._size_cache.clear()
 
     # ---- interrupt line -------------------------------------------------------
     def set_irq_line(self, level: bool) -> None:
@@ -228,14 +245,17 @@ class VCpu:
         return self.irq_line or self.timer_pending()
 
     def _update_delivery_watch(self) -> None:
-        """Stop now if the interrupt can be taken; if it is pending but masked,
-        watch block starts (where unmasking takes effect) until it can."""
+        """Stop now if the interrupt can be taken; if the external line is
+        pending but masked, watch block starts (where unmasking takes effect)
+        until it can. A masked CPU-local timer is only re-checked at slot
+        boundaries: its timing is quantum-granular anyway, and a decrementer
+        left pending (as after reset) must not slow every block."""
         if self.wants_interrupt():
             if self.interrupts_enabled():
                 self.request_stop()
-            elif self._block_hook is None:
+            elif self.irq_line and self._block_hook is None:
                 self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
-        elif self._block_hook is not None:
+        if not self.irq_line and self._block_hook is not None:
             self.uc.hook_del(self._block_hook)
             self._block_hook = None
 

@@ -56,14 +56,31 @@ EXCP_VPU, EXCP_VSXU, EXCP_HV_EMU = 73, 74, 96
 
 TB_FREQ = 512_000_000            # QEMU pseries timebase (cpu node timebase-frequency)
 
-# Register-access stubs, outside guest RAM (and outside every MMIO window).
+# Register-access stubs, outside guest RAM (and outside every MMIO window):
+# each moves two SPRs to/from r11 and r12.
 STUB_BASE = 0x0007_FF00_0000_0000
-_STUBS = {
-    "set_srr": (0x00, (0x7D7A03A6, 0x7D9B03A6)),     # mtspr SRR0,r11 ; mtspr SRR1,r12
-    "get_srr": (0x10, (0x7D7A02A6, 0x7D9B02A6)),     # mfspr r11,SRR0 ; mfspr r12,SRR1
-    "set_dar": (0x20, (0x7D7303A6, 0x7D9203A6)),     # mtspr DAR,r11 ; mtspr DSISR,r12
-    "get_dar": (0x30, (0x7D7302A6, 0x7D9202A6)),     # mfspr r11,DAR ; mfspr r12,DSISR
-}
+SPR_DSISR, SPR_DAR, SPR_SRR0, SPR_SRR1 = 18, 19, 26, 27
+SPR_SPRG0, SPR_SPRG1, SPR_SPRG2, SPR_SPRG3 = 272, 273, 274, 275
+
+
+def _spr_field(spr: int) -> int:
+    return ((spr & 0x1F) << 5 | spr >> 5) << 11
+
+
+def _mfspr(rt: int, spr: int) -> int:
+    return 31 << 26 | rt << 21 | _spr_field(spr) | 339 << 1
+
+
+def _mtspr(spr: int, rs: int) -> int:
+    return 31 << 26 | rs << 21 | _spr_field(spr) | 467 << 1
+
+
+_STUB_PAIRS = {"srr": (SPR_SRR0, SPR_SRR1), "dar": (SPR_DAR, SPR_DSISR),
+               "sprg01": (SPR_SPRG0, SPR_SPRG1), "sprg23": (SPR_SPRG2, SPR_SPRG3)}
+_STUBS: dict[str, tuple[int, tuple[int, int]]] = {}
+for _k, (_name, (_a, _b)) in enumerate(sorted(_STUB_PAIRS.items())):
+    _STUBS["get_" + _name] = (0x20 * _k, (_mfspr(11, _a), _mfspr(12, _b)))
+    _STUBS["set_" + _name] = (0x20 * _k + 0x10, (_mtspr(_a, 11), _mtspr(_b, 12)))
 
 
 class Ppc64Cpu(VCpu):
@@ -144,6 +161,12 @@ class Ppc64Cpu(VCpu):
 
     def get_dar(self) -> tuple[int, int]:
         return self._run_stub("get_dar")
+
+    def get_spr_pair(self, name: str) -> tuple[int, int]:
+        return self._run_stub("get_" + name)
+
+    def set_spr_pair(self, name: str, a: int, b: int) -> None:
+        self._run_stub("set_" + name, a, b)
 
     # ---- interrupts ---------------------------------------------------------------
     def interrupts_enabled(self) -> bool:
@@ -236,9 +259,12 @@ class Ppc64Cpu(VCpu):
         return bool(self.dec_value() & 0x8000_0000) and self.state is not CpuState.STOPPED
 
     def write_dec(self, value: int) -> None:
-        clock = self.svc.clock
         self.dec_written = value & 0xFFFF_FFFF
         self.dec_tb = self._tb_now()
+        self._arm_dec()
+
+    def _arm_dec(self) -> None:
+        clock = self.svc.clock
         if self._dec_timer is not None:
             self._dec_timer.cancelled = True
             self._dec_timer = None
@@ -287,6 +313,48 @@ class Ppc64Cpu(VCpu):
                  ctr=self.uc.reg_read(P.UC_PPC_REG_CTR), cr=self.uc.reg_read(P.UC_PPC_REG_CR),
                  xer=self.uc.reg_read(P.UC_PPC_REG_XER))
         return r
+
+    # ---- migration -------------------------------------------------------------------------
+    STATE_VERSION = 1
+
+    def save_state(self) -> dict:
+        from ..state import section
+        uc = self.uc
+        regs = self.registers()
+        regs["msr"] = self.msr
+        spr = {}
+        for name in sorted(_STUB_PAIRS):
+            a, b = self.get_spr_pair(name)
+            spr[name] = [a, b]
+        return section(f"cpu{self.index}", self.STATE_VERSION, arch=self.arch, state=self.state.value,
+                       regs=regs, fpr=[uc.reg_read(P.UC_PPC_REG_FPR0 + i) for i in range(32)],
+                       fpscr=uc.reg_read(P.UC_PPC_REG_FPSCR), spr=spr,
+                       dec_written=self.dec_written, dec_tb=self.dec_tb)
+
+    def load_state(self, sections: dict) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, f"cpu{self.index}", self.STATE_VERSION,
+                      {"arch": str, "state": str, "regs": dict, "fpr": list, "fpscr": int,
+                       "spr": dict, "dec_written": int, "dec_tb": int})
+        uc = self.uc
+        r = f["regs"]
+        for n in range(32):
+            self.set_gpr(n, int(r[f"r{n}"]))
+        for key, reg in (("lr", P.UC_PPC_REG_LR), ("ctr", P.UC_PPC_REG_CTR),
+                         ("cr", P.UC_PPC_REG_CR), ("xer", P.UC_PPC_REG_XER)):
+            uc.reg_write(reg, int(r[key]))
+        for i, v in enumerate(f["fpr"][:32]):
+            uc.reg_write(P.UC_PPC_REG_FPR0 + i, int(v))
+        uc.reg_write(P.UC_PPC_REG_FPSCR, f["fpscr"])
+        self.reset_msr(int(r["msr"]))
+        for name in sorted(_STUB_PAIRS):
+            a, b = f["spr"][name]
+            self.set_spr_pair(name, int(a), int(b))
+        self.pc = int(r["pc"])
+        self.state = CpuState(f["state"])
+        self.dec_written, self.dec_tb = f["dec_written"], f["dec_tb"]
+        self._dec_timer = None
+        self._arm_dec()
 
     def start(self, entry: int, r3: int, msr: int = MSR_SF | MSR_ME) -> None:
         """Start this CPU (RTAS start-cpu / reset): real mode, r3 as given."""

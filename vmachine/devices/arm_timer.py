@@ -88,6 +88,20 @@ class GenericTimer:
         self.virt = GenericTimerChannel(self.clock)
         self.phys = GenericTimerChannel(self.clock)
 
+    def save_state(self, name: str) -> dict:
+        from ..state import section
+        return section(name, 1, cntkctl=self.cntkctl, virt=[self.virt.ctl, self.virt.cval],
+                       phys=[self.phys.ctl, self.phys.cval])
+
+    def load_state(self, sections: dict, name: str) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, name, 1, {"cntkctl": int, "virt": list, "phys": list})
+        self.cntkctl = f["cntkctl"]
+        for ch, (ctl, cval) in ((self.virt, f["virt"]), (self.phys, f["phys"])):
+            ch.ctl, ch.cval, ch._timer = int(ctl), int(cval), None
+            ch.level = False
+            ch.rearm()
+
     def sysregs(self) -> dict:
         v, p = self.virt, self.phys
 

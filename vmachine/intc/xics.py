@@ -410,6 +410,44 @@ class Xics:
             raise DeviceError("ENOENT", f"no XICS presenter for server {server}")
         return icp
 
+    # ---- migration (the whole fabric) ------------------------------------------------------
+    STATE_VERSION = 1
+
+    def save_state(self) -> dict:
+        """Every existing source [nr, server, priority, saved, status, type] and
+        every presenter [server, xirr, pending_priority, mfrr, owner (-1: none)]."""
+        sources = []
+        for bi in sorted(self.blocks):
+            b = self.blocks[bi]
+            for i in range(BLOCK_SIZE):
+                if b.present[i]:
+                    sources.append([(bi << BLOCK_SHIFT) | i, b.server[i], b.priority[i],
+                                    b.saved[i], b.status[i], b.type[i]])
+        icps = [[s, i.xirr, i.pending_priority, i.mfrr, -1 if i.owner is None else i.owner]
+                for s, i in sorted(self.icps.items())]
+        return {"sources": sources, "icps": icps}
+
+    def load_state(self, f: dict) -> None:
+        self.blocks.clear()
+        self._resend.clear()
+        try:
+            for nr, server, prio, saved, status, typ in f["sources"]:
+                self.check_number(int(nr))
+                self.create_source(int(nr), claim=False)
+                b, i = self._slot(int(nr))  # type: ignore[misc]
+                b.server[i], b.priority[i], b.saved[i] = int(server), int(prio), int(saved)
+                b.status[i], b.type[i] = int(status) & 0xF, int(typ) % 3
+                if self._still_candidate(int(nr)):
+                    self._resend.add(int(nr))
+            for server, xirr, pp, mfrr, owner in f["icps"]:
+                icp = self._host_icp(int(server))
+                icp.xirr, icp.pending_priority, icp.mfrr = int(xirr) & 0xFFFF_FFFF, int(pp) & 0xFF, int(mfrr) & 0xFF
+                icp.owner = None if int(owner) < 0 else int(owner)
+                icp.output(bool(icp.xisr))
+        except (TypeError, ValueError, KeyError, DeviceError) as e:
+            from ..errors import ConfigError
+            raise ConfigError(f"snapshot: bad XICS state ({e})") from None
+
     def resend_all(self) -> None:
         """After a restore: let every presenter pick up what is pending."""
         for server in sorted(self.icps):

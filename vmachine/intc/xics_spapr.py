@@ -74,6 +74,16 @@ class SpaprXics:
         self.board.machine.trace.guest_error(cpu.index, f"{what} must only be called for emulated XICS")
         return True
 
+    def save_state(self) -> dict:
+        from ..state import section
+        return section("xics", 1, active=self.active, **self.xics.save_state())
+
+    def load_state(self, sections: dict) -> None:
+        from ..state import fields_of
+        f = fields_of(sections, "xics", 1, {"active": bool, "sources": list, "icps": list})
+        self.active = f["active"]
+        self.xics.load_state(f)
+
     # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
     def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
         if self._inactive(cpu, "h_cppr"):

@@ -1,0 +1,109 @@
+"""Save a running machine at many instruction boundaries, restore it into a
+fresh machine, continue: the transcript and final state equal an
+uninterrupted run's (CPUs, devices, RAM, virtual clock)."""
+from __future__ import annotations
+
+import pytest
+
+from vmachine import create_machine, toolchain
+from vmachine.errors import ConfigError
+from vmachine.state import Snapshot
+
+SPEC = {"ppc64": "pseries", "aarch64": "virt,gic-version=3"}
+
+
+def fresh(arch, name, smp):
+    return create_machine(SPEC[arch], kernel=str(toolchain.build_guest(arch, name)), smp=smp)
+
+
+def final_state(m):
+    return (bytes(m.console_out), m.insns, m.clock.now, [c.registers() for c in m.cpus],
+            [c.state for c in m.cpus])
+
+
+def migrate_and_finish(arch, name, smp, stop_insns, via_bytes=True):
+    a = fresh(arch, name, smp)
+    a.run(max_insns=stop_insns)
+    snap = a.save()
+    if via_bytes:
+        snap = Snapshot.from_bytes(snap.to_bytes())
+    b = fresh(arch, name, smp)
+    b.restore(snap)
+    b.console_out[:] = a.console_out              # the console is outside the machine
+    b.run(max_insns=10**10)
+    return b
+
+
+@pytest.mark.parametrize("arch,name,smp", [("ppc64", "smp", 4), ("aarch64", "smp", 4),
+                                           ("ppc64", "timer", 1), ("aarch64", "timer", 1),
+                                           ("ppc64", "exceptions", 1)])
+def test_migration_at_many_stop_points(arch, name, smp):
+    ref = fresh(arch, name, smp)
+    assert ref.run(max_insns=10**10).reason == "poweroff"
+    want = final_state(ref)
+    q = ref.quantum
+    total = ref.insns // q
+    stops = sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 1} - {0})
+    for k in stops:
+        got = final_state(migrate_and_finish(arch, name, smp, k * q))
+        assert got == want, f"diverged after a restore at slot {k} of {total}"
+
+
+def test_restore_of_a_powered_off_machine_stays_off():
+    a = fresh("aarch64", "hello", 1)
+    a.run()
+    b = fresh("aarch64", "hello", 1)
+    b.restore(a.save())
+    assert b.run().reason == "poweroff"
+
+
+def test_snapshot_file_round_trip(tmp_path):
+    a = fresh("ppc64", "hello", 2)
+    a.run(max_insns=3 * a.quantum)
+    path = tmp_path / "m.snap"
+    a.save().save(path)
+    b = fresh("ppc64", "hello", 2)
+    b.restore(Snapshot.load(path))
+    assert [c.registers() for c in b.cpus] == [c.registers() for c in a.cpus]
+    assert bytes(b.ram.buf) == bytes(a.ram.buf)
+
+
+def _with_header(data: bytes, **changes) -> bytes:
+    import json
+    import struct
+    from vmachine.state import MAGIC
+    (n,) = struct.unpack_from(">Q", data, len(MAGIC))
+    start = len(MAGIC) + 8
+    head = json.loads(data[start:start + n])
+    head.update(changes)
+    new = json.dumps(head).encode()
+    return MAGIC + struct.pack(">Q", len(new)) + new + data[start + n:]
+
+
+@pytest.mark.parametrize("damage,needle", [
+    (lambda d: b"garbage" + d, "not a vmachine snapshot"),
+    (lambda d: d[:40], "corrupt snapshot"),
+    (lambda d: _with_header(d, version=9), "format version 9"),
+    (lambda d: _with_header(d, ram_size=0x1000), "RAM image is inconsistent"),
+])
+def test_bad_snapshot_files_are_one_line_errors(tmp_path, damage, needle):
+    a = fresh("aarch64", "hello", 1)
+    data = damage(a.save().to_bytes())
+    with pytest.raises(ConfigError) as e:
+        Snapshot.from_bytes(data)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_restore_into_a_different_machine_is_refused():
+    snap = fresh("aarch64", "hello", 2).save()
+    with pytest.raises(ConfigError, match="vCPUs"):
+        fresh("aarch64", "hello", 1).restore(snap)
+    with pytest.raises(ConfigError, match="not pseries"):
+        fresh("ppc64", "hello", 2).restore(snap)
+
+
+def test_bad_field_type_is_refused():
+    snap = fresh("ppc64", "hello", 1).save()
+    snap.sections["xics"]["fields"]["icps"] = "nope"
+    with pytest.raises(ConfigError, match="xics.icps"):
+        fresh("ppc64", "hello", 1).restore(snap)

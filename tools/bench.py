@@ -1,0 +1,562 @@
+#!/usr/bin/env python
+"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP.
+
+    python tools/bench.py [--quick] [--markdown] [--only 1,2,...]
+
+Sections (each side by side in one run):
+  1. Guest MIPS of a counted 10-instruction ALU loop (guests/<arch>/loop.c):
+     raw Unicorn (no hooks, no count), raw Unicorn with `count=` runs of
+     DEFAULT_QUANTUM, raw + count + an empty Python block hook (diagnostic),
+     vmachine `create_machine(...).run()` and QEMU (whole process). Instruction
+     counts come from the loop count (patched into a copy of the ELF), never
+     from machine.insns; boot cost is removed by subtracting a 0-iteration run.
+  2. 8-byte MMIO exactness on raw Unicorn PPC64 (HV bring-up as vmachine):
+     decode-at-PC (vmachine.memory.AccessAssembler) vs a UC_HOOK_MEM_READ|WRITE
+     hook on the MMIO range: slowdown of a RAM load/add/store loop and the
+     cost per 8-byte MMIO access.
+  3. Boot-to-power-off of `hello`: in-process create_machine()+run() vs the
+     whole QEMU process; median of N.
+  4. CLI cold start: `python -m vmachine ...` whole process; median of N.
+  5. SMP: the `smp` guest at -smp 1, 4, 64, vmachine in-process vs QEMU.
+
+Host time (time.perf_counter) is used here only; vmachine itself never reads it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import unicorn  # noqa: E402
+from unicorn import (UC_ARCH_ARM64, UC_HOOK_BLOCK, UC_HOOK_MEM_READ,  # noqa: E402
+                     UC_HOOK_MEM_WRITE, UC_MODE_ARM, UC_PROT_ALL, Uc)
+from unicorn import arm64_const as A  # noqa: E402
+from unicorn import ppc_const as P  # noqa: E402
+
+from vmachine import create_machine  # noqa: E402
+from vmachine.cpu import decode  # noqa: E402
+from vmachine.cpu.ppc64 import Ppc64Cpu  # noqa: E402
+from vmachine.machine import DEFAULT_QUANTUM  # noqa: E402
+from vmachine.memory import AccessAssembler  # noqa: E402
+from vmachine.toolchain import build_firmware, build_guest  # noqa: E402
+
+QEMU = {"ppc64": shutil.which("qemu-system-ppc64"), "aarch64": shutil.which("qemu-system-aarch64")}
+BOARD = {"ppc64": "pseries", "aarch64": "virt,gic-version=3"}
+LOOP_INSNS_PER_ITER = 10
+
+
+# ---------------------------------------------------------------- helpers
+def now() -> float:
+    return time.perf_counter()
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t = now()
+    r = fn()
+    return now() - t, r
+
+
+def median_time(fn: Callable[[], object], n: int) -> tuple[float, list[float]]:
+    ts = [timed(fn)[0] for _ in range(n)]
+    return statistics.median(ts), ts
+
+
+def qemu_cmd(arch: str, kernel: Path, smp: int = 1) -> list[str]:
+    """The exact command lines of guests/NOTES.md."""
+    if arch == "ppc64":
+        return [QEMU["ppc64"], "-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
+                "cap-ccf-assist=off", "-m", "512M", "-smp", str(smp), "-nographic",
+                "-bios", str(build_firmware()), "-kernel", str(kernel)]
+    return [QEMU["aarch64"], "-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-m", "128M",
+            "-smp", str(smp), "-nographic", "-kernel", str(kernel)]
+
+
+def run_process(cmd: list[str], expect: str, timeout: float = 60) -> float:
+    t = now()
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    dt = now() - t
+    if p.returncode != 0 or expect.encode() not in p.stdout:
+        raise RuntimeError(f"{cmd[0]} failed (rc {p.returncode}): {p.stderr.decode()[-300:]}")
+    return dt
+
+
+def elf_symbols(path: Path, names: list[str]) -> dict[str, int]:
+    from elftools.elf.elffile import ELFFile
+    with open(path, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return {n: symtab.get_symbol_by_name(n)[0]["st_value"] for n in names}
+
+
+def elf_vaddr_bytes(path: Path, vaddr: int, size: int) -> tuple[int, bytes]:
+    """(file offset, bytes) of `size` bytes at virtual address `vaddr`."""
+    from elftools.elf.elffile import ELFFile
+    with open(path, "rb") as f:
+        for seg in ELFFile(f).iter_segments():
+            if seg["p_type"] == "PT_LOAD" and seg["p_vaddr"] <= vaddr < seg["p_vaddr"] + seg["p_filesz"]:
+                off = seg["p_offset"] + vaddr - seg["p_vaddr"]
+                f.seek(off)
+                return off, f.read(size)
+    raise ValueError(f"{vaddr:#x} not in a loaded segment of {path}")
+
+
+class LoopGuest:
+    """guests/<arch>/loop.c, its loop bytes, and copies with a chosen count."""
+
+    def __init__(self, arch: str, tmpdir: Path):
+        self.arch = arch
+        self.elf = build_guest(arch, "loop")
+        s = elf_symbols(self.elf, ["bench_loop_body", "bench_loop_end", "loop_iters"])
+        self.body, self.end, self.iters_addr = s["bench_loop_body"], s["bench_loop_end"], s["loop_iters"]
+        assert (self.end - self.body) == 4 * LOOP_INSNS_PER_ITER, "loop body must be 10 instructions"
+        _, self.code = elf_vaddr_bytes(self.elf, self.body, self.end - self.body)
+        self.iters_off, _ = elf_vaddr_bytes(self.elf, self.iters_addr, 8)
+        self.order = ">" if arch == "ppc64" else "<"
+        self.tmpdir = tmpdir
+        self._copies: dict[int, Path] = {}
+
+    def with_iters(self, n: int) -> Path:
+        if n not in self._copies:
+            data = bytearray(self.elf.read_bytes())
+            data[self.iters_off:self.iters_off + 8] = struct.pack(self.order + "Q", n)
+            p = self.tmpdir / f"{self.arch}-loop-{n}.elf"
+            p.write_bytes(data)
+            self._copies[n] = p
+        return self._copies[n]
+
+
+# ---------------------------------------------------------------- 1. loop MIPS
+def raw_loop_uc(lg: LoopGuest) -> tuple[Uc, Callable[[int], None]]:
+    """A raw Unicorn with the loop bytes at their link address; returns
+    (uc, set_count)."""
+    if lg.arch == "ppc64":
+        uc = Ppc64Cpu._create_uc(None)            # the HV bring-up recipe
+        uc.reg_write(P.UC_PPC_REG_MSR, (1 << 63) | (1 << 12) | (1 << 60))
+        set_count = lambda n: uc.reg_write(P.UC_PPC_REG_CTR, n)  # noqa: E731
+    else:
+        uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.ctl_set_tcg_buffer_size(4 << 20)
+        set_count = lambda n: uc.reg_write(A.UC_ARM64_REG_X10, n)  # noqa: E731
+    page = lg.body & ~0xFFF
+    uc.mem_map(page, 0x2000, UC_PROT_ALL)
+    uc.mem_write(lg.body, lg.code)
+    return uc, set_count
+
+
+def raw_loop_time(lg: LoopGuest, iters: int, quantum: int | None, block_hook: bool = False) -> float:
+    uc, set_count = raw_loop_uc(lg)
+    if block_hook:
+        uc.hook_add(UC_HOOK_BLOCK, lambda *a: None)
+    set_count(1000)                                   # warm-up: translate the block
+    uc.emu_start(lg.body, lg.end)
+    set_count(iters)
+    pc_reg = P.UC_PPC_REG_PC if lg.arch == "ppc64" else A.UC_ARM64_REG_PC
+    t = now()
+    if quantum is None:
+        uc.emu_start(lg.body, lg.end)
+        pc = uc.reg_read(pc_reg)
+    else:
+        pc = lg.body
+        while pc != lg.end:
+            uc.emu_start(pc, lg.end, count=quantum)
+            pc = uc.reg_read(pc_reg)
+    dt = now() - t
+    assert pc == lg.end, hex(pc)
+    return dt
+
+
+def vm_loop_time(lg: LoopGuest, iters: int) -> float:
+    """create_machine + run of the loop guest; returns run() time only."""
+    m = create_machine(BOARD[lg.arch], kernel=str(lg.with_iters(iters)))
+    dt, r = timed(lambda: m.run(wall_seconds=120))
+    if r.reason != "poweroff" or f"ok loop iterations = {iters:#x}" not in m.console_text:
+        raise RuntimeError(f"vmachine loop guest: {r.describe()}\n{m.console_text[-300:]}")
+    return dt
+
+
+def calibrate(fn: Callable[[int], float], target: float, start: int = 100_000,
+              cap: int = 2_000_000_000) -> int:
+    """Iterations so that fn(iters) takes about `target` seconds."""
+    n = start
+    while True:
+        dt = fn(n)
+        if dt >= target / 8 or n >= cap:
+            return max(1, min(cap, int(n * target / max(dt, 1e-6))))
+        n *= 8
+
+
+def bench_loop(args, lgs: dict[str, LoopGuest]) -> list[dict]:
+    rows = []
+    tgt = 0.25 if args.quick else 0.6
+    reps = 1 if args.quick else 3
+    for arch, lg in lgs.items():
+        res: dict[str, object] = {"arch": arch, "board": BOARD[arch]}
+        n_raw = calibrate(lambda n: raw_loop_time(lg, n, None), tgt, 1_000_000)
+        best = lambda f: min(f() for _ in range(reps))  # noqa: E731
+        ins = n_raw * LOOP_INSNS_PER_ITER
+        res["raw"] = ins / best(lambda: raw_loop_time(lg, n_raw, None)) / 1e6
+        n_cnt = calibrate(lambda n: raw_loop_time(lg, n, DEFAULT_QUANTUM), tgt)
+        res["raw_count"] = n_cnt * LOOP_INSNS_PER_ITER / best(
+            lambda: raw_loop_time(lg, n_cnt, DEFAULT_QUANTUM)) / 1e6
+        n_big = calibrate(lambda n: raw_loop_time(lg, n, 1 << 40), tgt)
+        res["raw_count_big"] = n_big * LOOP_INSNS_PER_ITER / best(
+            lambda: raw_loop_time(lg, n_big, 1 << 40)) / 1e6
+        n_bh = calibrate(lambda n: raw_loop_time(lg, n, DEFAULT_QUANTUM, True), tgt)
+        res["raw_count_blockhook"] = n_bh * LOOP_INSNS_PER_ITER / best(
+            lambda: raw_loop_time(lg, n_bh, DEFAULT_QUANTUM, True)) / 1e6
+        # vmachine: subtract a 0-iteration run (boot, prints, power-off).
+        t0 = min(vm_loop_time(lg, 0) for _ in range(reps))
+        n_vm = calibrate(lambda n: max(vm_loop_time(lg, n) - t0, 1e-6), tgt, 10_000)
+        t_vm = min(vm_loop_time(lg, n_vm) for _ in range(reps))
+        res["vm"] = n_vm * LOOP_INSNS_PER_ITER / max(t_vm - t0, 1e-9) / 1e6
+        res["vm_iters"] = n_vm
+        res["vm_boot_s"] = t0
+        if QEMU[arch]:
+            n_q = n_raw * 2
+            cmd0, cmdn = qemu_cmd(arch, lg.with_iters(0)), qemu_cmd(arch, lg.with_iters(n_q))
+            q0 = min(run_process(cmd0, "ok loop") for _ in range(reps))
+            qn = min(run_process(cmdn, "ok loop") for _ in range(reps))
+            res["qemu"] = n_q * LOOP_INSNS_PER_ITER / max(qn - q0, 1e-9) / 1e6
+        rows.append(res)
+    return rows
+
+
+# ---------------------------------------------------------------- 2. MMIO exactness
+def ppc(op: int, rt: int, ra: int, low: int) -> int:
+    return (op << 26) | (rt << 21) | (ra << 16) | (low & 0xFFFF)
+
+
+def ppc_x(rt: int, ra: int, rb: int, xo: int) -> int:
+    return (31 << 26) | (rt << 21) | (ra << 16) | (rb << 11) | (xo << 1)
+
+
+def bdnz(delta: int) -> int:
+    return (16 << 26) | (16 << 21) | (delta & 0xFFFC)
+
+
+CODE, RAMBUF, MMIO = 0x10000, 0x100000, 0x2000_0000
+RAM_LOOP = [ppc_x(5, 8, 4, 21),          # ldx  r5, r8, r4
+            ppc_x(5, 5, 6, 266),          # add  r5, r5, r6
+            ppc_x(5, 8, 4, 149),          # stdx r5, r8, r4
+            ppc(14, 4, 4, 8),             # addi r4, r4, 8
+            ppc_x(4, 4, 7, 28),           # and  r4, r4, r7
+            bdnz(-20)]
+MMIO_LD = [ppc(58, 5, 9, 0), bdnz(-4)]   # ld  r5, 0(r9) ; bdnz
+MMIO_STD = [ppc(62, 5, 9, 0), bdnz(-4)]  # std r5, 0(r9) ; bdnz
+
+
+class CountingDevice:
+    def __init__(self) -> None:
+        self.reads: dict[int, int] = {}
+        self.writes: dict[int, int] = {}
+
+    def mmio_read(self, cpu: int, offset: int, size: int) -> int:
+        self.reads[size] = self.reads.get(size, 0) + 1
+        return 0x1122334455667788 & ((1 << (8 * size)) - 1)
+
+    def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
+        self.writes[size] = self.writes.get(size, 0) + 1
+
+
+def mmio_uc(mode: str, dev: CountingDevice) -> Uc:
+    """Raw PPC64 Unicorn, RAM at 0..2 MiB, an MMIO window at MMIO.
+    mode: "none" (no window), "decode" (AccessAssembler, size from the insn
+    at PC, cached by PC+insn as vmachine does), "hook" (UC_HOOK_MEM_READ|WRITE
+    on the window gives the whole access; the split callbacks only serve it)."""
+    uc = Ppc64Cpu._create_uc(None)
+    uc.reg_write(P.UC_PPC_REG_MSR, (1 << 63) | (1 << 12) | (1 << 60))
+    uc.mem_map(0, 0x200000, UC_PROT_ALL)
+    if mode == "none":
+        return uc
+    if mode == "decode":
+        cache: dict[int, int] = {}
+
+        def access_size() -> int:
+            pc = uc.reg_read(P.UC_PPC_REG_PC)
+            insn = int.from_bytes(uc.mem_read(pc, 4), "big")
+            key = (pc << 32) | insn
+            s = cache.get(key)
+            if s is None:
+                s = cache[key] = decode.ppc_access_size(insn)
+            return s
+        asm = AccessAssembler(0, access_size, True)
+        uc.mmio_map(MMIO, 0x1000, lambda u, off, size, _: asm.read(dev, off, size), None,
+                    lambda u, off, size, value, _: asm.write(dev, off, size, value), None)
+        return uc
+    # mode == "hook"
+    state = {"size": 0, "value": 0, "half": 0}
+
+    def on_mem(u, access, addr, size, value, _):
+        if access == UC_MEM_WRITE:
+            dev.mmio_write(0, addr - MMIO, size, value)     # whole store, once
+            state["size"] = -size                          # callbacks: ignore
+        else:
+            state["size"], state["half"] = size, 0
+
+    def rd(u, off, size, _):
+        if state["size"] == 8:
+            if state["half"] == 0:
+                state["value"] = dev.mmio_read(0, off, 8)
+                state["half"] = 1
+                return state["value"] >> 32
+            return state["value"] & 0xFFFFFFFF
+        return dev.mmio_read(0, off, size)
+
+    def wr(u, off, size, value, _):
+        if state["size"] < 0:
+            return
+        dev.mmio_write(0, off, size, value)
+    uc.mmio_map(MMIO, 0x1000, rd, None, wr, None)
+    uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, on_mem, None, MMIO, MMIO + 0xFFF)
+    return uc
+
+
+UC_MEM_WRITE = unicorn.unicorn_const.UC_MEM_WRITE
+
+
+def run_code(uc: Uc, words: list[int], ctr: int, regs: dict[int, int]) -> float:
+    uc.mem_write(CODE, b"".join(struct.pack(">I", w) for w in words))
+    end = CODE + 4 * len(words)
+    for r, v in regs.items():
+        uc.reg_write(P.UC_PPC_REG_0 + r, v)
+    uc.reg_write(P.UC_PPC_REG_CTR, min(ctr, 64))      # warm-up (translation)
+    uc.emu_start(CODE, end)
+    for r, v in regs.items():
+        uc.reg_write(P.UC_PPC_REG_0 + r, v)
+    uc.reg_write(P.UC_PPC_REG_CTR, ctr)
+    t = now()
+    uc.emu_start(CODE, end)
+    dt = now() - t
+    assert uc.reg_read(P.UC_PPC_REG_PC) == end
+    return dt
+
+
+def bench_mmio(args) -> dict:
+    reps = 1 if args.quick else 3
+    ram_regs = {4: 0, 6: 3, 7: 0xFFF8, 8: RAMBUF}
+    res: dict[str, object] = {}
+    n_ram = calibrate(lambda n: run_code(mmio_uc("none", CountingDevice()), RAM_LOOP, n, ram_regs),
+                      0.25 if args.quick else 0.5, 100_000)
+    rounds = 2 if args.quick else 4
+    best: dict[str, float] = {}
+    k = 5_000 if args.quick else 20_000
+    for _ in range(rounds):                       # interleaved rounds, best of each
+        for mode in ("none", "decode", "hook"):
+            dt = run_code(mmio_uc(mode, CountingDevice()), RAM_LOOP, n_ram, ram_regs)
+            best[f"ram_{mode}"] = min(best.get(f"ram_{mode}", dt), dt)
+        for mode in ("decode", "hook"):
+            for name, code in (("ld", MMIO_LD), ("std", MMIO_STD)):
+                dev = CountingDevice()
+                dt = run_code(mmio_uc(mode, dev), code, k, {9: MMIO, 5: 0x0102030405060708})
+                counts = dev.reads if name == "ld" else dev.writes
+                assert counts == {8: k + min(k, 64)}, (mode, name, counts)   # once, 8 bytes
+                best[f"{name}_{mode}"] = min(best.get(f"{name}_{mode}", dt), dt)
+    for mode in ("none", "decode", "hook"):
+        res[f"ram_{mode}"] = n_ram * len(RAM_LOOP) / best[f"ram_{mode}"] / 1e6
+    for key, dt in best.items():
+        if not key.startswith("ram_"):
+            res[key + "_us"] = dt / k * 1e6
+    # the RAM loop really adds: 64 KiB buffer of 8-byte words, each += 3 per pass
+    uc = mmio_uc("none", CountingDevice())
+    run_code(uc, RAM_LOOP, 8192, ram_regs)
+    assert struct.unpack(">Q", uc.mem_read(RAMBUF, 8))[0] == 6      # warm-up pass + pass
+    res["ram_iters"] = n_ram
+    return res
+
+
+# ---------------------------------------------------------------- 3-5. boot, CLI, SMP
+def vm_boot(arch: str, guest: Path, smp: int, expect: str) -> Callable[[], float]:
+    def go() -> float:
+        t = now()
+        m = create_machine(BOARD[arch], kernel=str(guest), smp=smp)
+        r = m.run(wall_seconds=60)
+        dt = now() - t
+        if r.reason != "poweroff" or expect not in m.console_text or "not ok" in m.console_text:
+            raise RuntimeError(f"vmachine {arch} {guest.name} smp {smp}: {r.describe()}")
+        return dt
+    return go
+
+
+def med(fn: Callable[[], float], n: int) -> float:
+    return statistics.median(fn() for _ in range(n))
+
+
+def bench_boot(args) -> list[dict]:
+    n = 3 if args.quick else 5
+    rows = []
+    for arch in ("ppc64", "aarch64"):
+        hello = build_guest(arch, "hello")
+        row = {"arch": arch, "board": BOARD[arch],
+               "vm": med(vm_boot(arch, hello, 1, "ok hello\n"), n)}
+        if QEMU[arch]:
+            row["qemu"] = med(lambda: run_process(qemu_cmd(arch, hello), "ok hello\n"), n)
+        rows.append(row)
+    return rows
+
+
+def bench_cli(args) -> list[dict]:
+    n = 3 if args.quick else 5
+    rows = []
+    for arch in ("ppc64", "aarch64"):
+        hello = build_guest(arch, "hello")
+        m = ["-M", "pseries", "-m", "512M"] if arch == "ppc64" else ["-M", "virt,gic-version=3", "-m", "128M"]
+        cmd = [sys.executable, "-m", "vmachine", *m, "-kernel", str(hello), "-nographic"]
+        row = {"arch": arch, "cmd": " ".join(["python", "-m", "vmachine", *m, "-kernel",
+                                              f"{arch}-hello.elf", "-nographic"]),
+               "vm": med(lambda: run_process(cmd, "ok hello\n"), n)}
+        # the interpreter + imports alone, for reference
+        row["import"] = med(lambda: run_process(
+            [sys.executable, "-c", "import vmachine.cli, vmachine.boards, unicorn; print('ok hello')"],
+            "ok hello"), n)
+        if QEMU[arch]:
+            row["qemu"] = med(lambda: run_process(qemu_cmd(arch, hello), "ok hello\n"), n)
+        rows.append(row)
+    return rows
+
+
+def bench_smp(args) -> list[dict]:
+    n = 1 if args.quick else 3
+    rows = []
+    for arch in ("ppc64", "aarch64"):
+        g = build_guest(arch, "smp")
+        for smp in (1, 4, 64):
+            expect = f"ok smp all {smp} cpus\n"
+            row = {"arch": arch, "smp": smp, "vm": med(vm_boot(arch, g, smp, expect), n)}
+            if QEMU[arch]:
+                row["qemu"] = med(lambda: run_process(qemu_cmd(arch, g, smp), expect), n)
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- output
+def fmt(v: object, spec: str = ".0f") -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def pct(a: object, b: object) -> str:
+    return "n/a" if a is None or b is None else f"{100 * a / b:.1f} %"
+
+
+def tables(r: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
+    out = []
+    if "loop" in r:
+        rows = []
+        for x in r["loop"]:
+            rows.append([x["arch"], fmt(x["raw"]), fmt(x["raw_count_big"]), pct(x["raw_count_big"], x["raw"]),
+                         fmt(x["raw_count"]), pct(x["raw_count"], x["raw"]),
+                         fmt(x["raw_count_blockhook"]), pct(x["raw_count_blockhook"], x["raw"]),
+                         fmt(x["vm"], ".1f"), pct(x["vm"], x["raw"]), fmt(x.get("qemu"))])
+        out.append(("1. Guest MIPS, 10-instruction ALU loop (guests/<arch>/loop.c)",
+                    ["arch", "raw Unicorn", "raw count=2^40 (one start)", "% raw",
+                     f"raw count={DEFAULT_QUANTUM}", "% raw",
+                     "raw count + Python block hook", "% raw", "vmachine run()", "% raw", "QEMU 7.2"],
+                    rows,
+                    [f"vmachine: {x['arch']} loop of {x['vm_iters']:,} iterations; boot+power-off "
+                     f"of the 0-iteration guest ({x['vm_boot_s']:.3f} s run()) subtracted"
+                     for x in r["loop"]]))
+    if "mmio" in r:
+        x = r["mmio"]
+        out.append(("2a. RAM loop (ldx/add/stdx/addi/and/bdnz) on raw Unicorn PPC64, MIPS",
+                    ["MMIO set-up", "MIPS", "% of no MMIO"],
+                    [["no MMIO window", fmt(x["ram_none"]), "100.0 %"],
+                     ["window, decode-at-PC (AccessAssembler)", fmt(x["ram_decode"]),
+                      pct(x["ram_decode"], x["ram_none"])],
+                     ["window + UC_HOOK_MEM_READ|WRITE on its range", fmt(x["ram_hook"]),
+                      pct(x["ram_hook"], x["ram_none"])]], []))
+        out.append(("2b. Cost per 8-byte MMIO access (device sees exactly one 8-byte access)",
+                    ["approach", "ld, µs/access", "std, µs/access"],
+                    [["decode-at-PC", fmt(x["ld_decode_us"], ".2f"), fmt(x["std_decode_us"], ".2f")],
+                     ["mem hook on range", fmt(x["ld_hook_us"], ".2f"), fmt(x["std_hook_us"], ".2f")]],
+                    []))
+    if "boot" in r:
+        out.append(("3. hello boot to power-off, median (s)",
+                    ["board", "vmachine create+run", "QEMU process", "vmachine / QEMU"],
+                    [[x["board"], fmt(x["vm"], ".3f"), fmt(x.get("qemu"), ".3f"),
+                      pct(x["vm"], x.get("qemu"))] for x in r["boot"]], []))
+    if "cli" in r:
+        out.append(("4. CLI cold start, whole process, median (s)",
+                    ["command", "vmachine", "python+imports only", "QEMU process", "vmachine / QEMU"],
+                    [[x["cmd"], fmt(x["vm"], ".3f"), fmt(x["import"], ".3f"),
+                      fmt(x.get("qemu"), ".3f"), pct(x["vm"], x.get("qemu"))] for x in r["cli"]], []))
+    if "smp" in r:
+        out.append(("5. smp guest boot to power-off, median (s)",
+                    ["board", "-smp", "vmachine create+run", "QEMU process", "vmachine / QEMU"],
+                    [[BOARD[x["arch"]], str(x["smp"]), fmt(x["vm"], ".3f"), fmt(x.get("qemu"), ".3f"),
+                      pct(x["vm"], x.get("qemu"))] for x in r["smp"]], []))
+    return out
+
+
+def render(r: dict, markdown: bool) -> str:
+    lines = []
+    for title, head, rows, notes in tables(r):
+        if markdown:
+            lines += [f"### {title}", "", "| " + " | ".join(head) + " |",
+                      "|" + "|".join("---" for _ in head) + "|"]
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+            lines += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+        else:
+            w = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+            lines += [title, "  ".join(h.ljust(w[i]) for i, h in enumerate(head)),
+                      "  ".join("-" * x for x in w)]
+            lines += ["  ".join(c.ljust(w[i]) for i, c in enumerate(row)) for row in rows]
+            lines += [f"  note: {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def host_info() -> str:
+    qv = "absent"
+    q = QEMU["ppc64"] or QEMU["aarch64"]
+    if q:
+        qv = subprocess.run([q, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    return (f"nproc {os.cpu_count()}, {platform.machine()}, Python {platform.python_version()}, "
+            f"unicorn {unicorn.__version__}, {qv}, DEFAULT_QUANTUM {DEFAULT_QUANTUM}, "
+            f"load average at start {os.getloadavg()[0]:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions")
+    ap.add_argument("--markdown", action="store_true", help="print Markdown tables (BENCHMARKS.md)")
+    ap.add_argument("--only", default="1,2,3,4,5", help="sections to run, e.g. 1,3")
+    args = ap.parse_args(argv)
+    only = {int(s) for s in args.only.split(",") if s}
+    for arch, q in QEMU.items():
+        if not q:
+            print(f"note: qemu-system-{arch} not found: QEMU columns are n/a", file=sys.stderr)
+    host_info_text = host_info()
+    t_all = now()
+    results: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="vmachine-bench-") as tmp:
+        lgs = {a: LoopGuest(a, Path(tmp)) for a in ("ppc64", "aarch64")} if 1 in only else {}
+        build_firmware()
+        for a in ("ppc64", "aarch64"):
+            build_guest(a, "hello"), build_guest(a, "smp")
+        steps = [(1, "loop", lambda: bench_loop(args, lgs)), (2, "mmio", lambda: bench_mmio(args)),
+                 (3, "boot", lambda: bench_boot(args)), (4, "cli", lambda: bench_cli(args)),
+                 (5, "smp", lambda: bench_smp(args))]
+        for num, key, fn in steps:
+            if num in only:
+                t = now()
+                results[key] = fn()
+                print(f"[section {num} ({key}) took {now() - t:.1f} s]", file=sys.stderr, flush=True)
+    print("Host: " + host_info_text)
+    print(f"Command: python tools/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(f"Total benchmark time: {now() - t_all:.1f} s\n")
+    print(render(results, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
