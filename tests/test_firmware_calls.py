@@ -80,7 +80,7 @@ def test_unknown_hcall_through_sc1_resumes_after_it(pseries):
     m, cpu = pseries, pseries.cpus[0]
     m.ram.write(0x10_0000, struct.pack(">2I", 0x44000022, 0x60000000))   # sc 1; nop
     cpu.start(0x10_0000, 0x1234)                                         # r3 = opcode
-    cpu.run_slot(1)
+    cpu.run_insns(1)
     assert s64(cpu.gpr(3)) == H_FUNCTION
     assert cpu.pc == 0x10_0004
     assert len(guest_errors(m)) == 1
@@ -466,7 +466,7 @@ def test_hvc_returns_after_the_instruction(virt):
     m, c = virt, virt.cpus[0]
     m.ram.write(A64_CODE, struct.pack("<2I", 0xD4000002, 0xD503201F))   # hvc #0; nop
     c.set_x(0, PSCI_VERSION)
-    c.run_slot(1)
+    c.run_insns(1)
     assert (c.x(0), c.pc) == (0x10001, A64_CODE + 4)
     assert not m.trace.of_kind("exception")
 

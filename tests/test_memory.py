@@ -128,7 +128,7 @@ def ppc_machine(dev=None):
 def ppc_run(m, cpu, words, at=PPC_CODE, msr=MSR_SF | MSR_ME):
     m.ram.write(at, struct.pack(f">{len(words)}I", *words))
     cpu.start(at, 0, msr=msr)
-    return lambda: cpu.run_slot(len(words))
+    return lambda: cpu.run_insns(len(words))
 
 
 def test_ppc64_mmio_widths_on_unicorn():
@@ -209,7 +209,7 @@ def test_ppc64_each_unassigned_access_logs_one_event_at_its_width():
 def test_ppc64_unassigned_fetch_raises_isi():
     m, cpu = ppc_machine()
     cpu.start(UNASSIGNED_PPC, 0, msr=MSR_SF | MSR_ME)
-    cpu.run_slot(1)
+    cpu.run_insns(1)
     assert cpu.pc == 0x400
     assert cpu.get_srr()[0] == UNASSIGNED_PPC
 
@@ -235,7 +235,7 @@ def a64_machine(dev=None):
 def a64_run(m, cpu, words, x0, at=A64_CODE):
     m.ram.write(at, struct.pack(f"<{len(words)}I", *words))
     cpu.start(at, x0)
-    return lambda: cpu.run_slot(len(words))
+    return lambda: cpu.run_insns(len(words))
 
 
 def test_aarch64_mmio_widths_on_unicorn():
@@ -301,7 +301,7 @@ def test_removed_window_becomes_unassigned():
     assert dev.log == [("r", 0, 4, RecordingDevice.value(0, 4))]
     m.mmio.remove(m.mmio.find(A64_MMIO))
     cpu.start(A64_CODE, A64_MMIO)
-    cpu.run_slot(1)
+    cpu.run_insns(1)
     assert len(dev.log) == 1
     assert cpu.pc == A64_VBAR + 0x200
     assert cpu.uc.reg_read(A.UC_ARM64_REG_FAR_EL1) == A64_MMIO

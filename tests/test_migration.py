@@ -107,3 +107,38 @@ def test_bad_field_type_is_refused():
     snap.sections["xics"]["fields"]["icps"] = "nope"
     with pytest.raises(ConfigError, match="xics.icps"):
         fresh("ppc64", "hello", 1).restore(snap)
+
+
+def _xics_flow_state(m):
+    icps = m.board.intc.xics.icps.values()
+    pending = any(i.xisr for i in icps)
+    handling = any(i.cppr != 0xFF and not i.xisr for i in icps)   # accepted, not yet EOId
+    return pending, handling
+
+
+@pytest.mark.parametrize("name,smp", [("xics_smp", 4), ("xics_ipi", 1)])
+def test_xics_migration_mid_flow(name, smp):
+    """XICS state + CPUs + RAM saved with IPIs pending and being handled."""
+    elf = str(toolchain.build_guest("ppc64", name))
+
+    def make():
+        return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
+    ref = make()
+    assert ref.run(max_insns=10**10).reason == "poweroff"
+    want = final_state(ref)
+    rounds = ref.insns // (ref.quantum * smp)
+    seen_pending = seen_handling = False
+    for k in range(1, rounds, max(1, rounds // 20)):
+        a = make()
+        a.run(max_insns=k * a.quantum * smp)
+        if a.exited:
+            break
+        p, h = _xics_flow_state(a)
+        seen_pending |= p
+        seen_handling |= h
+        b = make()
+        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
+        b.console_out[:] = a.console_out
+        b.run(max_insns=10**10)
+        assert final_state(b) == want, f"diverged after a restore at round {k}"
+    assert seen_pending and seen_handling

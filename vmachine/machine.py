@@ -51,6 +51,9 @@ class Machine:
         self.clock = VirtualClock(quantum)
         self.trace = Trace(self.clock.peek, trace_echo)
         self.quantum = quantum
+        # Count instructions with vmachine/cpu/slot.c (False: Unicorn's count=
+        # and Python hooks; same results, slower; for tests and benchmarks).
+        self.c_slot_counter = True
         self.cpus: list[VCpu] = []
         self.board: "Board | None" = None
         self.console_out = bytearray()
@@ -118,9 +121,8 @@ class Machine:
                 clock.start_slot()
                 cpu.take_pending_interrupts()
                 self._running_cpu = cpu
-                cpu.run_slot(q)
+                self.insns += cpu.run_slot(q)
                 self._running_cpu = None
-                self.insns += q
                 if self._exit is not None:
                     break
             clock.advance(q)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -160,6 +161,41 @@ def build(arch: str, sources: Sequence[Path], linker_script: Path,
             os.rename(tmp, final_dir)
         except OSError:
             # Another process finished the same build first; use its copy.
+            if not result.is_file():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+HOST_LIB_FLAGS = ("-shared", "-O2", "-fPIC", "-fno-stack-protector")
+
+
+def build_host_library(source: Path, out_name: str) -> Path:
+    """Compile one C file into a shared library for the host (cached like guests).
+
+    Used for the machine's own small C helpers (vmachine/cpu/budget.c)."""
+    global compile_count
+    source = Path(source)
+    flags = list(HOST_LIB_FLAGS) + [f"host={sys.platform}-{platform.machine()}"]
+    digest = _hash_inputs([source], flags, REPO_ROOT, out_name)
+    final_dir = cache_root() / digest
+    result = final_dir / f"{out_name}.so"
+    if result.is_file():
+        return result
+    cache_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root()))
+    try:
+        lib = tmp / f"{out_name}.so"
+        cmd = [sys.executable, "-m", "ziglang", "cc", *HOST_LIB_FLAGS, "-o", str(lib), str(source)]
+        compile_count += 1
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if proc.returncode != 0 or not lib.is_file():
+            raise BuildError(out_name, proc.stdout)
+        try:
+            os.rename(tmp, final_dir)
+        except OSError:
             if not result.is_file():
                 raise
     finally:

@@ -14,10 +14,11 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from unicorn import (UC_HOOK_BLOCK, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
+from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
                      UC_HOOK_MEM_WRITE_UNMAPPED, UC_PROT_ALL, Uc, UcError)
 
 from ..memory import AccessAssembler, GuestRAM, MmioMap, MmioRegion
+from .slot import SlotCounter
 
 try:                                   # the binding's C entry points (unicorn 2.1.x)
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
@@ -120,11 +121,18 @@ class VCpu:
         self.insns_budgeted = 0                # virtual instructions charged so far
         self._stop_requested = False
         self._in_emu = False
-        self._block_hook: int | None = None
+        self._stop_hook: int | None = None          # fallback path only
+        self._flush_pending = False                  # fallback path only
+        self._block_hook: int | None = None          # fallback path only
+        self._watch_hooks: dict[int, int] = {}       # fallback path only
         self._mmio_handles: dict[int, MmioRegion] = {}
         self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
         self.regs = FastRegs(self.uc)
+        # Instruction counting and exact stops: the C hooks of slot.c when they
+        # can be built here, else emu_start(count=) and Python hooks.
+        self.slot = SlotCounter.attach(self.uc, self._on_slot_block, self._on_watched) \
+            if getattr(services, "c_slot_counter", True) else None
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
         self._size_cache: dict[int, int] = {}
@@ -246,30 +254,70 @@ class VCpu:
 
     def _update_delivery_watch(self) -> None:
         """Stop now if the interrupt can be taken; if the external line is
-        pending but masked, watch block starts (where unmasking takes effect)
-        until it can. A masked CPU-local timer is only re-checked at slot
-        boundaries: its timing is quantum-granular anyway, and a decrementer
-        left pending (as after reset) must not slow every block."""
-        if self.wants_interrupt():
-            if self.interrupts_enabled():
+        pending but masked, watch block starts (unmasking instructions end a
+        block) until it can. A masked CPU-local timer is only re-checked at
+        slot boundaries: its timing is quantum-granular anyway, and a
+        decrementer left pending (as after reset) must not slow every block."""
+        if self.wants_interrupt() and self.interrupts_enabled():
+            self.request_stop()
+        watch = self.irq_line and not self.interrupts_enabled()
+        if self.slot is not None:
+            self.slot.rec.watch_blocks = int(watch)
+        elif watch and self._block_hook is None:
+            self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+            # Blocks translated before this Python hook existed do not call it,
+            # and which blocks exist depends on history (a restored machine has
+            # none): drop them all so the watch points are the same in every run.
+            if self._in_emu:
+                self._flush_pending = True
                 self.request_stop()
-            elif self.irq_line and self._block_hook is None:
-                self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
-        if not self.irq_line and self._block_hook is not None:
+            else:
+                self.uc.ctl_flush_tb()
+        elif not watch and self._block_hook is not None:
             self.uc.hook_del(self._block_hook)
             self._block_hook = None
 
     def _on_block(self, uc: Uc, address: int, size: int, _: Any) -> None:
+        self._on_slot_block(address)
+
+    def _on_slot_block(self, address: int) -> None:
+        """At a block start while a masked interrupt waits: deliverable now?"""
         if self.wants_interrupt() and self.interrupts_enabled():
             self.request_stop()
 
     def request_stop(self) -> None:
-        """End the current slot at the next instruction boundary. Only while
-        Unicorn runs: an emu_stop outside emu_start would make the next
-        emu_start (e.g. a register stub) return without executing."""
+        """End the current slot before the next instruction (only while Unicorn
+        runs: an emu_stop outside emu_start would make the next emu_start,
+        e.g. a register stub, return without executing).
+
+        With slot.c the C code hook stops exactly there. Without it, a
+        one-shot Python code hook does, because uc.emu_stop() alone takes
+        effect where Unicorn next checks for an exit, which depends on how the
+        code happens to be split into translation blocks (history)."""
         self._stop_requested = True
-        if self._in_emu:
-            self.uc.emu_stop()
+        if not self._in_emu:
+            return
+        if self.slot is not None:
+            self.slot.rec.stop = 1
+            return
+        self.uc.emu_stop()
+        if self._stop_hook is None:
+            self._stop_hook = self.uc.hook_add(UC_HOOK_CODE, self._on_stop_hook)
+
+    def _on_stop_hook(self, uc: Uc, address: int, size: int, _: Any) -> None:
+        uc.emu_stop()
+
+    # ---- watched instructions (trapped by address: PPC mftb/DEC) ------------------
+    def watch_address(self, address: int) -> None:
+        """Call `on_watched(address)` before the instruction there executes."""
+        if self.slot is not None and self.slot.watch(address):
+            return
+        if address not in self._watch_hooks:
+            self._watch_hooks[address] = self.uc.hook_add(
+                UC_HOOK_CODE, lambda uc, a, size, _: self._on_watched(a), None, address, address + 3)
+
+    def _on_watched(self, address: int) -> None:
+        raise NotImplementedError
 
     def take_pending_interrupts(self) -> str | None:
         """At an instruction boundary: deliver what can be delivered."""
@@ -293,22 +341,42 @@ class VCpu:
         return what
 
     # ---- running --------------------------------------------------------------
-    def run_slot(self, budget: int) -> None:
-        """Run at most `budget` instructions (fewer if something stops it)."""
+    def run_slot(self, budget: int) -> int:
+        """Run `budget` instructions, fewer if something stops the slot.
+        Returns the instructions executed (exact with slot.c; the budget on
+        the count= fallback, which cannot tell)."""
         self._stop_requested = False
         self._fault = None
         self.insns_budgeted += budget
+        s = self.slot.rec if self.slot is not None else None
+        if s is not None:
+            s.remaining, s.stop = budget, 0
+            before = s.executed
         self._in_emu = True
         try:
-            self.uc.emu_start(self.pc, NEVER, count=budget)
+            if s is not None:
+                self.uc.emu_start(self.pc, NEVER)
+            else:
+                self.uc.emu_start(self.pc, NEVER, count=budget)
         except UcError:
             self._in_emu = False
+            self._drop_stop_hook()
             if self._fault is None:
                 self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
                 self.state = CpuState.STOPPED
-                return
+                return budget if s is None else s.executed - before
         self._in_emu = False
+        self._drop_stop_hook()
+        if self._flush_pending:
+            self._flush_pending = False
+            self.uc.ctl_flush_tb()
         self._after_run()
+        return budget if s is None else s.executed - before
+
+    def _drop_stop_hook(self) -> None:
+        if self._stop_hook is not None:
+            self.uc.hook_del(self._stop_hook)
+            self._stop_hook = None
 
     def _after_run(self) -> None:
         if self._fault is not None:
@@ -330,11 +398,29 @@ class VCpu:
         n_events = len(self.svc.trace.events)
         delivered = self.take_pending_interrupts()
         if delivered is None:
-            self.run_slot(1)
+            self._step_one()
         after = self.registers()
         changed = {k: (before[k], v) for k, v in after.items() if before.get(k) != v}
         return StepRecord(self.index, pc, insn, self.pc, changed,
                           list(self.svc.trace.events[n_events:]), delivered)
+
+    def _step_one(self) -> None:
+        self.run_slot(1)
+
+    def run_insns(self, n: int) -> int:
+        """Exactly `n` instructions unless something stops the CPU first."""
+        return self.run_slot(n)
+
+    def counting_off(self) -> bool:
+        """For register stubs: the slot hooks must not count or stop them."""
+        if self.slot is None:
+            return False
+        self.slot.rec.enabled = 0
+        return True
+
+    def counting_on(self) -> None:
+        if self.slot is not None:
+            self.slot.rec.enabled = 1
 
     def _fetchable(self, addr: int) -> bool:
         return self.svc.ram.contains(addr, 4) or any(

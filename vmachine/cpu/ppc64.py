@@ -21,7 +21,7 @@ import ctypes
 import struct
 from typing import Any
 
-from unicorn import (UC_ARCH_PPC, UC_HOOK_CODE, UC_HOOK_INTR, UC_MODE_BIG_ENDIAN,
+from unicorn import (UC_ARCH_PPC, UC_HOOK_INTR, UC_MODE_BIG_ENDIAN,
                      UC_MODE_PPC64, UC_PROT_ALL, Uc)
 from unicorn import ppc_const as P
 
@@ -98,7 +98,6 @@ class Ppc64Cpu(VCpu):
         self.dec_written = 0xFFFF_FFFF
         self.dec_tb = 0
         self._dec_timer = None
-        self._watched: set[int] = set()
         self.reset_msr(MSR_HV)
 
     # ---- Unicorn set-up -------------------------------------------------------
@@ -146,7 +145,15 @@ class Ppc64Cpu(VCpu):
         if a is not None:
             self.set_gpr(11, a)
             self.set_gpr(12, b or 0)
-        uc.emu_start(STUB_BASE + off, STUB_BASE + off + 8)
+        # With slot.c the hooks are switched off for the stub. On the count=
+        # fallback, count=2 keeps Unicorn's count hook (an uncounted emu_start
+        # drops it and flushes every translation, so runs with and without
+        # register reads would differ).
+        c_hooks = self.counting_off()
+        try:
+            uc.emu_start(STUB_BASE + off, STUB_BASE + off + 8, count=0 if c_hooks else 2)
+        finally:
+            self.counting_on()
         out = (self.gpr(11), self.gpr(12))
         self.set_gpr(11, saved[0])
         self.set_gpr(12, saved[1])
@@ -283,12 +290,9 @@ class Ppc64Cpu(VCpu):
                 continue
             kind, spr, _ = acc
             if spr in (decode.SPR_TBL_R, decode.SPR_TBU_R) or spr == decode.SPR_DEC:
-                addr = base + off
-                if addr not in self._watched:
-                    self._watched.add(addr)
-                    self.uc.hook_add(UC_HOOK_CODE, self._on_time_insn, None, addr, addr + 3)
+                self.watch_address(base + off)
 
-    def _on_time_insn(self, uc: Uc, address: int, size: int, _: Any) -> None:
+    def _on_watched(self, address: int) -> None:
         acc = decode.ppc_spr_access(self.read_insn(address))
         if acc is None:
             return
