@@ -254,3 +254,19 @@ def test_resend_cost_does_not_scan_all_sources():
     x.accept(icp)
     x.eoi(icp, 0xFF00_1300)
     assert len(visited) <= 2
+
+
+def test_eoi_of_a_source_not_in_service_is_a_guest_error_but_still_sets_cppr():
+    errors = []
+    x = Xics(log_guest_error=lambda what, **k: errors.append((what, k)))
+    x.add_icp(0, lambda level: None)
+    x.set_sources(0x1300, [word(0, 5)])
+    icp = x.icps[0]
+    x.eoi(icp, 0x0700_1300)                                 # never presented
+    assert icp.cppr == 7
+    assert errors and errors[0][0] == "H_EOI of a source that is not in service"
+    errors.clear()
+    x.set_cppr(icp, 0xFF)
+    x.set_irq(0x1300, 1)
+    x.eoi(icp, x.accept(icp))                               # a real round trip: no error
+    assert errors == []

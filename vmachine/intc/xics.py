@@ -79,6 +79,9 @@ class Icp:
     pending_priority: int = PRIO_MASKED
     mfrr: int = PRIO_MASKED
     owner: int | None = None
+    # Accepted (H_XIRR) and not yet EOId, most recent last: only to report an
+    # EOI of something that is not in service as a guest error.
+    in_service: list[int] = field(default_factory=list)
 
     @property
     def cppr(self) -> int:
@@ -117,6 +120,7 @@ class Xics:
         self._resend.clear()
         for icp in self.icps.values():
             icp.xirr, icp.pending_priority, icp.mfrr, icp.owner = 0, PRIO_MASKED, PRIO_MASKED, None
+            icp.in_service.clear()
             icp.output(False)
 
     # ---- presenters ------------------------------------------------------------------
@@ -220,6 +224,8 @@ class Xics:
 
     def accept(self, icp: Icp) -> int:
         xirr = icp.xirr
+        if xirr & XISR_MASK:
+            icp.in_service.append(xirr & XISR_MASK)
         self._lower(icp)
         icp.xirr = icp.pending_priority << CPPR_SHIFT
         icp.pending_priority = PRIO_MASKED
@@ -232,6 +238,10 @@ class Xics:
     def eoi(self, icp: Icp, xirr: int) -> None:
         icp.xirr = (icp.xirr & XISR_MASK) | (xirr & ~XISR_MASK & 0xFFFF_FFFF)
         nr = xirr & XISR_MASK
+        if nr in icp.in_service:
+            icp.in_service.remove(nr)
+        elif nr:
+            self.guest_error("H_EOI of a source that is not in service", server=icp.server, source=nr)
         slot = self._slot(nr) if FIRST_SOURCE <= nr < NR_SOURCES else None
         if slot is not None:
             b, i = slot
@@ -240,7 +250,7 @@ class Xics:
                 if b.status[i] & ST_ASSERTED:
                     self._resend.add(nr)
         elif nr not in (0, XICS_IPI):
-            self.guest_error("H_EOI of a source that does not exist", source=nr)
+            self.guest_error("H_EOI of a source that does not exist", server=icp.server, source=nr)
         if not icp.xisr:
             self._icp_resend(icp)
 
@@ -415,7 +425,8 @@ class Xics:
 
     def save_state(self) -> dict:
         """Every existing source [nr, server, priority, saved, status, type] and
-        every presenter [server, xirr, pending_priority, mfrr, owner (-1: none)]."""
+        every presenter [server, xirr, pending_priority, mfrr, owner (-1: none),
+        in_service]."""
         sources = []
         for bi in sorted(self.blocks):
             b = self.blocks[bi]
@@ -423,8 +434,8 @@ class Xics:
                 if b.present[i]:
                     sources.append([(bi << BLOCK_SHIFT) | i, b.server[i], b.priority[i],
                                     b.saved[i], b.status[i], b.type[i]])
-        icps = [[s, i.xirr, i.pending_priority, i.mfrr, -1 if i.owner is None else i.owner]
-                for s, i in sorted(self.icps.items())]
+        icps = [[s, i.xirr, i.pending_priority, i.mfrr, -1 if i.owner is None else i.owner,
+                 list(i.in_service)] for s, i in sorted(self.icps.items())]
         return {"sources": sources, "icps": icps}
 
     def load_state(self, f: dict) -> None:
@@ -439,8 +450,9 @@ class Xics:
                 b.status[i], b.type[i] = int(status) & 0xF, int(typ) % 3
                 if self._still_candidate(int(nr)):
                     self._resend.add(int(nr))
-            for server, xirr, pp, mfrr, owner in f["icps"]:
+            for server, xirr, pp, mfrr, owner, in_service in f["icps"]:
                 icp = self._host_icp(int(server))
+                icp.in_service = [int(x) & XISR_MASK for x in in_service]
                 icp.xirr, icp.pending_priority, icp.mfrr = int(xirr) & 0xFFFF_FFFF, int(pp) & 0xFF, int(mfrr) & 0xFF
                 icp.owner = None if int(owner) < 0 else int(owner)
                 icp.output(bool(icp.xisr))
