@@ -122,7 +122,6 @@ def build(arch: str, sources: Sequence[Path], linker_script: Path,
     With ``raw_binary`` also writes ``<out_name>.bin`` (the PT_LOAD segments
     laid out from the lowest physical address) and returns that path.
     """
-    global compile_count
     if arch not in ARCH_FLAGS:
         raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHES}")
     root = Path(root) if root is not None else REPO_ROOT
@@ -136,27 +135,40 @@ def build(arch: str, sources: Sequence[Path], linker_script: Path,
     digest = _hash_inputs(inputs, flags + ["raw" if raw_binary else "elf"],
                           root, out_name)
     base = Path(out_name).name
-    final_dir = cache_root() / digest
-    result = final_dir / (base + (".bin" if raw_binary else ".elf"))
-    if result.is_file():
-        return result
+    elf_name = base + ".elf"
 
-    cache_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root()))
-    try:
-        elf = tmp / (base + ".elf")
+    def make(tmp: Path) -> None:
+        elf = tmp / elf_name
         cmd = [sys.executable, "-m", "ziglang", "cc", *flags,
                *(f"-I{d}" for d in include_dirs),
                "-T", str(linker_script), "-o", str(elf),
                *(str(s) for s in sources)]
-        compile_count += 1
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0 or not elf.is_file():
-            raise BuildError(out_name, proc.stdout)
-        (tmp / "build.log").write_text(" ".join(cmd) + "\n" + proc.stdout)
+        _compile(cmd, elf, out_name, tmp)
         if raw_binary:
             (tmp / (base + ".bin")).write_bytes(elf_to_raw(elf))
+    return _cached(digest, base + (".bin" if raw_binary else ".elf"), make)
+
+
+def _compile(cmd: list[str], product: Path, out_name: str, log_dir: Path) -> None:
+    global compile_count
+    compile_count += 1
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0 or not product.is_file():
+        raise BuildError(out_name, proc.stdout)
+    (log_dir / "build.log").write_text(" ".join(cmd) + "\n" + proc.stdout)
+
+
+def _cached(digest: str, result_name: str, make) -> Path:
+    """`<cache>/<digest>/<result_name>`, built by `make(tmpdir)` if absent; the
+    temporary directory is renamed into place, so concurrent builds are safe."""
+    final_dir = cache_root() / digest
+    result = final_dir / result_name
+    if result.is_file():
+        return result
+    cache_root().mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root()))
+    try:
+        make(tmp)
         try:
             os.rename(tmp, final_dir)
         except OSError:
@@ -175,33 +187,16 @@ HOST_LIB_FLAGS = ("-shared", "-O2", "-fPIC", "-fno-stack-protector")
 def build_host_library(source: Path, out_name: str) -> Path:
     """Compile one C file into a shared library for the host (cached like guests).
 
-    Used for the machine's own small C helpers (vmachine/cpu/budget.c)."""
-    global compile_count
+    Used for the machine's own small C helper (vmachine/cpu/slot.c)."""
     source = Path(source)
     flags = list(HOST_LIB_FLAGS) + [f"host={sys.platform}-{platform.machine()}"]
     digest = _hash_inputs([source], flags, REPO_ROOT, out_name)
-    final_dir = cache_root() / digest
-    result = final_dir / f"{out_name}.so"
-    if result.is_file():
-        return result
-    cache_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root()))
-    try:
+
+    def make(tmp: Path) -> None:
         lib = tmp / f"{out_name}.so"
-        cmd = [sys.executable, "-m", "ziglang", "cc", *HOST_LIB_FLAGS, "-o", str(lib), str(source)]
-        compile_count += 1
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if proc.returncode != 0 or not lib.is_file():
-            raise BuildError(out_name, proc.stdout)
-        try:
-            os.rename(tmp, final_dir)
-        except OSError:
-            if not result.is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return result
+        _compile([sys.executable, "-m", "ziglang", "cc", *HOST_LIB_FLAGS, "-o", str(lib), str(source)],
+                 lib, out_name, tmp)
+    return _cached(digest, f"{out_name}.so", make)
 
 
 def elf_to_raw(elf_path: Path) -> bytes:
