@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             return result.exit_status
         if result.reason == "reset":
             return 0
+        if result.reason == "error" and m.fatal:
+            print(f"{PROG}: {m.fatal}", file=sys.stderr)
+            return result.exit_status or 1
         print(f"{PROG}: {result.describe()}", file=sys.stderr)
         return 1
     except VMError as e:

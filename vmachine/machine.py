@@ -62,6 +62,7 @@ class Machine:
         self._exit: tuple[str, int] | None = None
         self.insns = 0
         self._running_cpu: VCpu | None = None
+        self.fatal: str | None = None           # why the machine had to stop (QEMU would exit)
         self.clock.on_poll = self._end_slot
 
     def _end_slot(self) -> None:

@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..fdt import Node, build, cells, u64s
 from ..loader import LoadedImage, is_elf, load_elf, load_raw, read_file, EM_PPC64
 from ..devices.spapr_vty import SpaprVty
+from . import spapr_cas as cas
 from .base import Board, BoardConfig
 from .spapr_rtas import (RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_OUT_SUCCESS, RtasCall,
                          RtasTable)
@@ -35,6 +36,9 @@ H_PUT_TERM_CHAR = 0x58
 H_CEDE = 0xE0
 H_PROD = 0xE4
 KVMPPC_H_RTAS = 0xF000
+KVMPPC_H_CAS = 0xF002
+H_MULTI_THREADS_ACTIVE = -9005
+H_INT_FIRST, H_INT_LAST = 0x3A8, 0x3D0      # the XIVE exploitation hcalls
 
 SPAPR_ENTRY_POINT = 0x100
 FDT_MAX_SIZE = 0x200000
@@ -90,15 +94,7 @@ class PseriesBoard(Board):
         for i in range(self.config.smp):
             m.cpus.append(Ppc64Cpu(i, m))
         self._register_firmware_services()
-        self.ic_mode = self.config.props.get("ic-mode", "dual")
-        if self.ic_mode not in ("xics", "xive", "dual"):
-            raise ConfigError(f"Invalid interrupt controller mode '{self.ic_mode}' "
-                              "(expected xics, xive or dual)")
-        if self.ic_mode == "xive":
-            raise ConfigError("ic-mode=xive: XIVE is not modelled yet (use xics or dual)")
-        from ..intc.xics_spapr import SpaprXics
-        self.intc = SpaprXics(self)
-        self.fdt_hooks.append(self.intc.fdt_node)
+        self._create_interrupt_controllers()
         self._bios_image = self._read_bios()
         self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
         self.reset()
@@ -130,6 +126,115 @@ class PseriesBoard(Board):
         r("start-cpu", self._rtas_start_cpu)
         r("stop-self", self._rtas_stop_self)
 
+    # ---- interrupt controllers and CAS ---------------------------------------------
+    def _create_interrupt_controllers(self) -> None:
+        """ic-mode=xics|xive|dual as QEMU 7.2 (dual, the default, starts in XICS
+        and lets CAS pick XIVE). Each device is created through its own
+        constructor and switched with activate()/deactivate()."""
+        self.ic_mode = self.config.props.get("ic-mode", "dual")
+        if self.ic_mode not in ("xics", "xive", "dual"):
+            raise ConfigError(f"Invalid interrupt controller mode '{self.ic_mode}' "
+                              "(expected xics, xive or dual)")
+        self.xics = self.xive = None
+        if self.ic_mode in ("xics", "dual"):
+            from ..intc.xics_spapr import SpaprXics
+            self.xics = SpaprXics(self)
+        if self.ic_mode in ("xive", "dual"):
+            try:
+                from ..intc.xive_spapr import SpaprXive
+            except ImportError:
+                if self.ic_mode == "xive":
+                    raise ConfigError("ic-mode=xive: XIVE is not available in this build") from None
+            else:
+                self.xive = SpaprXive(self)
+        self.register_hcall(KVMPPC_H_CAS, "KVMPPC_H_CAS", self._h_cas)
+        self.ov5_cas = cas.OptionVector(b"")
+        self.compat_pvr = 0
+        self.intc = None
+
+    @property
+    def xive_negotiated(self) -> bool:
+        return self.ov5_cas.test(cas.OV5_XIVE_EXPLOIT)
+
+    def _select_intc(self, want) -> None:
+        """Make `want` the active interrupt controller (QEMU
+        spapr_irq_update_active_intc): the old one lets go of the CPU lines
+        and its MMIO, the new one takes them."""
+        if want is self.intc:
+            return
+        if self.intc is not None:
+            self.intc.deactivate()
+        self.intc = want
+        if want is not None:
+            want.activate()
+        self.machine.trace.log(-1, "machine", "interrupt controller",
+                               active="xive" if want is self.xive and want is not None else "xics")
+
+    def set_irq(self, source: int, level: int) -> None:
+        """A device's interrupt line, into whichever controller is active."""
+        if self.intc is not None:
+            self.intc.set_irq(source, level)
+
+    def _h_cas(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+        m, ram = self.machine, self.machine.ram
+        vec, buf, bufsize = a[0] & 0x0FFF_FFFF_FFFF_FFFF, a[1], a[2]
+        if bufsize < 4:
+            return self._cas_fatal(cpu, f"insufficient CAS buffer {bufsize} (min: 4)")
+        if any(c is not cpu and c.state is CpuState.RUNNING for c in m.cpus):
+            m.trace.guest_error(cpu.index, "CAS with multiple active vCPUs")
+            return H_MULTI_THREADS_ACTIVE, []
+
+        def read8(addr: int) -> int:
+            return ram.read_int(addr, 1, "big") if ram.contains(addr, 1) else 0
+
+        def read32(addr: int) -> int:
+            return ram.read_int(addr, 4, "big") if ram.contains(addr, 4) else 0
+        table, best, explicit = cas.parse_pvrs(read32, vec)
+        if best == 0 and not explicit:
+            m.trace.guest_error(cpu.index, "CAS: guest not compatible with this CPU")
+            return H_HARDWARE, []
+        ov1 = cas.parse_vector(read8, table, 1)
+        ov5 = cas.parse_vector(read8, table, 5)
+        if ov1 is None or ov5 is None:
+            m.trace.guest_error(cpu.index, "CAS: option vector 1 or 5 missing")
+            return H_PARAMETER, []
+        if ov5.test(cas.OV5_MMU_BOTH):
+            return self._cas_fatal(cpu, "guest requested hash and radix MMU, which is invalid.")
+        if ov5.test(cas.OV5_XIVE_BOTH):
+            return self._cas_fatal(cpu, "guest requested an invalid interrupt mode")
+        want_xive = ov5.test(cas.OV5_XIVE_EXPLOIT)
+        if want_xive and self.xive is None:
+            return self._cas_fatal(cpu, "Guest requested unavailable interrupt mode (XIVE), "
+                                        "try the ic-mode=xive or ic-mode=dual machine property")
+        if not want_xive and self.xics is None:
+            return self._cas_fatal(cpu, "Guest requested unavailable interrupt mode (XICS), "
+                                        "either don't set the ic-mode machine property or "
+                                        "set it to xics or dual")
+        self.compat_pvr = best
+        self.ov5_cas = cas.intersect(cas.platform_ov5(self.ic_mode), ov5)
+        self._select_intc(self.xive if want_xive else self.xics)
+        self._fdt = self._build_fdt(after_cas=True)
+        if len(self._fdt) > bufsize - 4:
+            return self._cas_fatal(cpu, f"CAS buffer of {bufsize} bytes too small for the "
+                                        f"{len(self._fdt)}-byte device tree")
+        if not ram.contains(buf, 4 + len(self._fdt)):
+            m.trace.guest_error(cpu.index, "CAS reply buffer outside RAM", addr=buf)
+            return H_PARAMETER, []
+        # SpaprDeviceTreeUpdateHeader {version_id = 1}: QEMU writes it in host
+        # byte order; on the usual little-endian hosts that is 01 00 00 00.
+        ram.write(buf, (1).to_bytes(4, "little"))
+        ram.write(buf + 4, self._fdt)
+        m.trace.log(cpu.index, "cas", "KVMPPC_H_CAS", xive=int(want_xive), compat=best)
+        return H_SUCCESS, []
+
+    def _cas_fatal(self, cpu: Ppc64Cpu, why: str) -> tuple[int, list[int]]:
+        """QEMU error_report()s and exits on these; so does the machine."""
+        self.machine.trace.guest_error(cpu.index, "CAS: " + why)
+        self.machine.fatal = why
+        self.machine.shutdown("error", 1)
+        self._reset_during_call = True           # leave the registers alone
+        return H_HARDWARE, []
+
     def register_hcall(self, nr: int, name: str, handler: HcallHandler) -> None:
         self.hcalls[nr] = (name, handler)
 
@@ -142,7 +247,13 @@ class PseriesBoard(Board):
         # RAM keeps its contents across a reset, as on QEMU (images are reloaded).
         for cpu in m.cpus:
             cpu.flush_translations()
-        self.intc.xics.reset()
+        # Interrupt controllers: back to the boot mode (CAS is negotiated again).
+        self.ov5_cas = cas.OptionVector(b"")
+        self.compat_pvr = 0
+        for dev in (self.xics, self.xive):
+            if dev is not None:
+                dev.reset()
+        self._select_intc(self.xive if self.ic_mode == "xive" else self.xics)
         self.firmware = load_raw(m.ram, self._bios_image, 0, self.config.bios or "bootrom",
                                  "LPAR firmware")
         self.kernel = None
@@ -180,15 +291,29 @@ class PseriesBoard(Board):
     # ---- migration --------------------------------------------------------------------
     def save_state(self) -> list[dict]:
         from ..state import section
-        return [section("vty", 1, input=list(self.vty.input)), self.intc.save_state()]
+        secs = [section("vty", 1, input=list(self.vty.input)),
+                section("spapr", 1, ov5_cas=list(self.ov5_cas.data), compat_pvr=self.compat_pvr,
+                        active="xive" if self.intc is not None and self.intc is self.xive else "xics")]
+        return secs + [dev.save_state() for dev in (self.xics, self.xive) if dev is not None]
 
     def load_state(self, sections: dict) -> None:
         from ..state import fields_of
         f = fields_of(sections, "vty", 1, {"input": list})
         self.vty.input = bytearray(int(c) & 0xFF for c in f["input"])
-        self.intc.load_state(sections)
+        sp = fields_of(sections, "spapr", 1, {"ov5_cas": list, "compat_pvr": int, "active": str})
+        self.ov5_cas = cas.OptionVector(bytes(int(b) & 0xFF for b in sp["ov5_cas"]))
+        self.compat_pvr = sp["compat_pvr"]
+        want = self.xive if sp["active"] == "xive" else self.xics
+        if want is None:
+            raise ConfigError(f"snapshot: interrupt controller '{sp['active']}' does not exist "
+                              f"with ic-mode={self.ic_mode}")
+        self._select_intc(want)
+        for dev in (self.xics, self.xive):
+            if dev is not None:
+                dev.load_state(sections)
+        self._fdt = self._build_fdt(after_cas=bool(self.ov5_cas.data))
 
-    def _build_fdt(self) -> bytes:
+    def _build_fdt(self, after_cas: bool = False) -> bytes:
         cfg, m = self.config, self.machine
         root = Node("")
         root.prop("#size-cells", 2).prop("#address-cells", 2)
@@ -197,7 +322,14 @@ class PseriesBoard(Board):
         root.prop("device_type", "chrp")
 
         chosen = root.child("chosen")
-        chosen.prop("ibm,architecture-vec-5", bytes([0, 0]))
+        chosen.prop("ibm,architecture-vec-5",
+                    cas.encode_vector(self.ov5_cas) if after_cas else bytes([0, 0]))
+        if not after_cas:
+            # (OV5 byte, value) pairs the platform supports: interrupt mode,
+            # MMU (both), hash v3 / radix GTSE; only in the boot tree.
+            mode = {"xics": 0x00, "xive": 0x40, "dual": 0x80}[self.ic_mode]
+            chosen.prop("ibm,arch-vec-5-platform-support",
+                        bytes([23, mode, 24, 0xC0, 25, 0x00, 26, 0x40]))
         if cfg.append:
             chosen.prop("bootargs", cfg.append)
         if self.kernel is not None:
@@ -220,7 +352,8 @@ class PseriesBoard(Board):
             n.prop("ibm,ppc-interrupt-server#s", cpu.index)
             n.prop("64-bit").prop("status", "okay")
             n.prop("clock-frequency", 1_000_000_000).prop("timebase-frequency", TIMEBASE_FREQ)
-            n.prop("cpu-version", 0x4E1200).prop("device_type", "cpu").prop("reg", cpu.index)
+            n.prop("cpu-version", self.compat_pvr or 0x4E1200).prop("device_type", "cpu")
+            n.prop("reg", cpu.index)
 
         vdev = root.child("vdevice")
         vdev.prop("interrupt-controller").prop("#interrupt-cells", 2)
@@ -233,6 +366,13 @@ class PseriesBoard(Board):
         mem = root.child("memory@0")
         mem.prop("reg", cells(0, 0, m.ram.size >> 32, m.ram.size & 0xFFFFFFFF))
         mem.prop("device_type", "memory")
+        # The interrupt controller node: the active one after CAS; at boot the
+        # mode's default (XICS for xics/dual, XIVE for xive).
+        node_of = self.intc
+        if not after_cas:
+            node_of = self.xive if self.ic_mode == "xive" else self.xics
+        if node_of is not None:
+            node_of.fdt_node(root)
         for hook in self.fdt_hooks:
             hook(root)
         reserve = []
@@ -245,6 +385,8 @@ class PseriesBoard(Board):
         assert isinstance(cpu, Ppc64Cpu)
         opcode = cpu.gpr(3)
         entry = self.hcalls.get(opcode)
+        if H_INT_FIRST <= opcode <= H_INT_LAST and not self.xive_negotiated:
+            entry = None          # QEMU: every H_INT_* is H_FUNCTION until CAS chose XIVE
         if entry is None:
             self.machine.trace.guest_error(cpu.index, "unimplemented hcall", opcode=opcode)
             cpu.set_gpr(3, H_FUNCTION)

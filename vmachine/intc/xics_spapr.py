@@ -37,15 +37,40 @@ class SpaprXics:
         m = board.machine
         self.xics = Xics(lambda what, **k: m.trace.guest_error(-1, "xics: " + what, **k),
                          lambda what, **k: m.trace.log(-1, "irq", what, **k))
-        self.active = True              # False once CAS chose XIVE (dual mode)
+        # Not active until the board selects it; in dual mode it is deactivated
+        # when CAS chooses XIVE (its hcalls then answer H_HARDWARE, as QEMU's).
+        self.active = False
         self.xics.create_range(SPAPR_XIRQ_BASE, SPAPR_NR_XIRQS)
         for nr in (SPAPR_IRQ_EPOW, SPAPR_IRQ_HOTPLUG, board.vty.irq):
             self.xics.create_source(nr, lsi=False)
         for k in range(4):
             self.xics.create_source(SPAPR_IRQ_PCI_LSI + k, lsi=True)
         for cpu in m.cpus:
-            self.xics.add_icp(cpu.index, cpu.set_irq_line)
+            self.xics.add_icp(cpu.index, lambda level, cpu=cpu: self._output(cpu, level))
         self._register()
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def _output(self, cpu, level: bool) -> None:
+        """An ICP drives its CPU's interrupt input only while XICS is active."""
+        if self.active:
+            cpu.set_irq_line(level)
+
+    def activate(self) -> None:
+        self.active = True
+        for cpu in self.board.machine.cpus:
+            cpu.set_irq_line(bool(self.xics.icps[cpu.index].xisr))
+
+    def deactivate(self) -> None:
+        if self.active:
+            for cpu in self.board.machine.cpus:
+                cpu.set_irq_line(False)
+        self.active = False
+
+    def reset(self) -> None:
+        self.xics.reset()
+
+    def set_irq(self, source: int, level: int) -> None:
+        self.xics.set_irq(source, level)
 
     # ---- wiring ---------------------------------------------------------------------
     def _register(self) -> None:
@@ -79,9 +104,12 @@ class SpaprXics:
         return section("xics", 1, active=self.active, **self.xics.save_state())
 
     def load_state(self, sections: dict) -> None:
+        """(The board has already selected the active controller.)"""
         from ..state import fields_of
         f = fields_of(sections, "xics", 1, {"active": bool, "sources": list, "icps": list})
-        self.active = f["active"]
+        if f["active"] != self.active:
+            from ..errors import ConfigError
+            raise ConfigError("snapshot: XICS activity disagrees with the board's section")
         self.xics.load_state(f)
 
     # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
