@@ -18,6 +18,13 @@ Sections (each side by side in one run):
      whole QEMU process; median of N.
   4. CLI cold start: `python -m vmachine ...` whole process; median of N.
   5. SMP: the `smp` guest at -smp 1, 4, 64, vmachine in-process vs QEMU.
+  6. XICS interrupt round trips (guests/ppc64/xics_bench.c: H_IPI to self ->
+     0x500 -> H_XIRR, H_IPI 0xff, H_EOI), round trips per second: vmachine
+     in-process run() (N calibrated to about 1.5 s, minus a 0-iteration run)
+     and QEMU (whole process for N minus for 0, same N, median); then the
+     same vmachine figure with 16, 1,000, 100,000 and 1,000,000 configured
+     (masked) XICS sources set from the host before run(), whose configuration
+     time is measured separately and excluded.
 
 Host time (time.perf_counter) is used here only; vmachine itself never reads it.
 """
@@ -110,6 +117,29 @@ def elf_vaddr_bytes(path: Path, vaddr: int, size: int) -> tuple[int, bytes]:
                 f.seek(off)
                 return off, f.read(size)
     raise ValueError(f"{vaddr:#x} not in a loaded segment of {path}")
+
+
+class PatchedGuest:
+    """A guest ELF with a `volatile u64` count in .data, and copies of it
+    with other counts (as LoopGuest, for any guest and symbol)."""
+
+    def __init__(self, arch: str, name: str, symbol: str, tmpdir: Path):
+        self.arch, self.name = arch, name
+        self.elf = build_guest(arch, name)
+        addr = elf_symbols(self.elf, [symbol])[symbol]
+        self.off, _ = elf_vaddr_bytes(self.elf, addr, 8)
+        self.order = ">" if arch == "ppc64" else "<"
+        self.tmpdir = tmpdir
+        self._copies: dict[int, Path] = {}
+
+    def with_iters(self, n: int) -> Path:
+        if n not in self._copies:
+            data = bytearray(self.elf.read_bytes())
+            data[self.off:self.off + 8] = struct.pack(self.order + "Q", n)
+            p = self.tmpdir / f"{self.arch}-{self.name}-{n}.elf"
+            p.write_bytes(data)
+            self._copies[n] = p
+        return self._copies[n]
 
 
 class LoopGuest:
@@ -440,6 +470,74 @@ def bench_smp(args) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- 6. XICS round trips
+XICS_SOURCE_COUNTS = (16, 1_000, 100_000, 1_000_000)
+XICS_FIRST = 0x2000                       # past the board's own 0x1000-0x1fff sources
+XICS_WORD = 0 | 5 << 32 | 1 << 41         # server 0, priority 5, MASKED
+XICS_CHUNK = 65_536                       # words per set_sources() call
+QEMU_XICS_BIG = 100_000                   # a QEMU-sized run, for reference
+
+
+def vm_xics_run(g: PatchedGuest, iters: int, sources: int = 0) -> tuple[float, float, int]:
+    """create_machine, configure `sources` masked XICS sources from the host,
+    run(). Returns (configuration s, run() s, sources_memory() bytes)."""
+    m = create_machine("pseries", kernel=str(g.with_iters(iters)))
+    xics = m.board.intc.xics
+    t = now()
+    for k in range(0, sources, XICS_CHUNK):
+        xics.set_sources(XICS_FIRST + k, [XICS_WORD] * min(XICS_CHUNK, sources - k))
+    t_cfg = now() - t
+    mem = xics.sources_memory()
+    if sources:                                  # configured as asked (spot check)
+        assert xics.get_sources(XICS_FIRST + sources - 1, 1) == [XICS_WORD]
+    dt, r = timed(lambda: m.run(wall_seconds=120))
+    expect = f"ok xics bench {iters} round trips\n"
+    if r.reason != "poweroff" or expect not in m.console_text or "not ok" in m.console_text:
+        raise RuntimeError(f"vmachine xics_bench {iters}: {r.describe()}\n{m.console_text[-300:]}")
+    if sources:
+        assert xics.get_sources(XICS_FIRST + sources - 1, 1) == [XICS_WORD]
+    return t_cfg, dt, mem
+
+
+def bench_xics(args, tmp: Path) -> dict:
+    g = PatchedGuest("ppc64", "xics_bench", "bench_iters", tmp)
+    reps = 1 if args.quick else 3
+    vm_xics_run(g, 100)                                      # warm-up (imports, first machine)
+    t0 = min(vm_xics_run(g, 0)[1] for _ in range(reps))
+    n = calibrate(lambda k: max(vm_xics_run(g, k)[1] - t0, 1e-6),
+                  0.6 if args.quick else 1.5, 200)
+    tn = min(vm_xics_run(g, n)[1] for _ in range(reps))
+    res: dict[str, object] = {"n": n, "vm_boot_s": t0, "vm": n / max(tn - t0, 1e-9)}
+    if QEMU["ppc64"]:
+        qreps = 3 if args.quick else 5
+        expect = lambda k: f"ok xics bench {k} round trips\n"  # noqa: E731
+        cmd = lambda k: qemu_cmd("ppc64", g.with_iters(k))  # noqa: E731
+        q0 = statistics.median(run_process(cmd(0), expect(0)) for _ in range(qreps))
+        qn = statistics.median(run_process(cmd(n), expect(n)) for _ in range(qreps))
+        res["qemu"] = n / max(qn - q0, 1e-9)
+        big = max(QEMU_XICS_BIG, n)
+        qb = statistics.median(run_process(cmd(big), expect(big)) for _ in range(max(1, reps)))
+        res["qemu_big"], res["qemu_big_n"] = big / max(qb - q0, 1e-9), big
+    # flatness: the same N with more and more configured sources; interleaved rounds
+    freps = 1 if args.quick else 3
+    flat: dict[int, dict[str, list[float] | int]] = {
+        c: {"cfg": [], "run": [], "run0": [], "mem": 0} for c in XICS_SOURCE_COUNTS}
+    for _ in range(freps):
+        for c in XICS_SOURCE_COUNTS:
+            cfg, dt, mem = vm_xics_run(g, n, c)
+            flat[c]["cfg"].append(cfg)
+            flat[c]["run"].append(dt)
+            flat[c]["mem"] = mem
+    for c in XICS_SOURCE_COUNTS:                 # boot+power-off with the same sources
+        flat[c]["run0"].append(vm_xics_run(g, 0, c)[1])
+    res["base_mem"] = vm_xics_run(g, 0, 0)[2]
+    res["flat"] = [{"sources": c, "cfg_s": statistics.median(f["cfg"]), "mem": f["mem"],
+                    "boot_s": min(f["run0"]),
+                    "vm": n / max(min(f["run"]) - min(f["run0"]), 1e-9)}
+                   for c, f in flat.items()]
+    return res
+
+
 # ---------------------------------------------------------------- output
 def fmt(v: object, spec: str = ".0f") -> str:
     return "n/a" if v is None else format(v, spec)
@@ -495,6 +593,26 @@ def tables(r: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
                     ["board", "-smp", "vmachine create+run", "QEMU process", "vmachine / QEMU"],
                     [[BOARD[x["arch"]], str(x["smp"]), fmt(x["vm"], ".3f"), fmt(x.get("qemu"), ".3f"),
                       pct(x["vm"], x.get("qemu"))] for x in r["smp"]], []))
+    if "xics" in r:
+        x = r["xics"]
+        out.append(("6a. XICS interrupt round trips per second (guests/ppc64/xics_bench.c)",
+                    ["board", "vmachine run()", "QEMU 7.2, same N", f"QEMU 7.2, N = {x.get('qemu_big_n', QEMU_XICS_BIG):,}",
+                     "vmachine / QEMU (same N)"],
+                    [["pseries", fmt(x["vm"]), fmt(x.get("qemu")), fmt(x.get("qemu_big")),
+                      pct(x["vm"], x.get("qemu"))]],
+                    [f"N = {x['n']:,} round trips (H_IPI self -> 0x500 -> H_XIRR, H_IPI 0xff, H_EOI); "
+                     f"the 0-round-trip run subtracted (vmachine run() {x['vm_boot_s']:.3f} s, best of runs; "
+                     "QEMU: whole processes, median of runs)"]))
+        base = x["flat"][0]["vm"]
+        out.append(("6b. XICS flatness: vmachine round trips per second with configured sources",
+                    ["configured sources", "configuration (s, excluded)", "sources_memory()",
+                     "0-round-trip run() (s)", "round trips / s", "% of 16 sources"],
+                    [[f"{f['sources']:,}", fmt(f["cfg_s"], ".3f"), f"{f['mem'] / 1024:,.0f} KiB",
+                      fmt(f["boot_s"], ".3f"), fmt(f["vm"]), pct(f["vm"], base)] for f in x["flat"]],
+                    [f"sources from {XICS_FIRST:#x}, word {XICS_WORD:#x} (server 0, priority 5, masked), "
+                     f"set with set_sources() in chunks of {XICS_CHUNK:,}; same N = {x['n']:,}; "
+                     f"sources_memory() includes the board's own 0x1000-0x1fff blocks "
+                     f"({x['base_mem'] / 1024:,.0f} KiB with nothing configured)"]))
     return out
 
 
@@ -529,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (BENCHMARKS.md)")
-    ap.add_argument("--only", default="1,2,3,4,5", help="sections to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,3")
     args = ap.parse_args(argv)
     only = {int(s) for s in args.only.split(",") if s}
     for arch, q in QEMU.items():
@@ -543,9 +661,10 @@ def main(argv: list[str] | None = None) -> int:
         build_firmware()
         for a in ("ppc64", "aarch64"):
             build_guest(a, "hello"), build_guest(a, "smp")
+        build_guest("ppc64", "xics_bench")
         steps = [(1, "loop", lambda: bench_loop(args, lgs)), (2, "mmio", lambda: bench_mmio(args)),
                  (3, "boot", lambda: bench_boot(args)), (4, "cli", lambda: bench_cli(args)),
-                 (5, "smp", lambda: bench_smp(args))]
+                 (5, "smp", lambda: bench_smp(args)), (6, "xics", lambda: bench_xics(args, Path(tmp)))]
         for num, key, fn in steps:
             if num in only:
                 t = now()
