@@ -30,12 +30,12 @@ DEFAULT_QUANTUM = 20_000
 class RunResult:
     reason: str                      # "poweroff", "reset", "max-insns", "wall-clock", "event", "idle"
     exit_status: int = 0
-    insns: int = 0                   # virtual instructions: the sum of slot budgets
+    insns: int = 0                   # instructions executed (slot budgets on the count= fallback)
     cpus: list[dict] = field(default_factory=list)
 
     def describe(self) -> str:
         where = ", ".join(f"cpu{c['index']} {c['state']} pc={c['pc']:#x}" for c in self.cpus)
-        return f"stopped ({self.reason}) after {self.insns} budgeted instructions: {where}"
+        return f"stopped ({self.reason}) after {self.insns} instructions: {where}"
 
 
 class Machine:

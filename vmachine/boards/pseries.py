@@ -392,7 +392,7 @@ class PseriesBoard(Board):
             cpu.set_gpr(3, H_FUNCTION)
             return
         name, handler = entry
-        args = [cpu.gpr(4 + i) for i in range(9)]
+        args = cpu.gprs(4, 9)
         self._reset_during_call = False
         status, outs = handler(cpu, args)
         if self._reset_during_call:

@@ -48,6 +48,7 @@ SysRegWrite = Callable[["Aarch64Cpu", int], None]
 class Aarch64Cpu(VCpu):
     arch = "aarch64"
     big_endian = False
+    interrupt_enable_bit = (A.UC_ARM64_REG_PSTATE, PSTATE_I, 0)
 
     def __init__(self, index: int, services: Any, mpidr: int):
         self.sysregs: dict[SysRegKey, tuple[SysRegRead | None, SysRegWrite | None]] = {}

@@ -92,12 +92,28 @@ class FastRegs:
         self._ref = ctypes.byref(self._buf)
         self._uch = getattr(uc, "_uch", None)
         self.direct = _uclib is not None and self._uch is not None
+        self._batches: dict[tuple[int, ...], tuple] = {}
 
     def read(self, reg: int) -> int:
         if self.direct:
             _uclib.uc_reg_read(self._uch, reg, self._ref)
             return self._buf.value
         return self.uc.reg_read(reg)
+
+    def read_many(self, regs: tuple[int, ...]) -> list[int]:
+        """Several 64-bit registers in one C call (uc_reg_read_batch)."""
+        if not self.direct:
+            return [self.uc.reg_read(r) for r in regs]
+        batch = self._batches.get(regs)
+        if batch is None:
+            n = len(regs)
+            ids = (ctypes.c_int * n)(*regs)
+            vals = (ctypes.c_uint64 * n)()
+            ptrs = (ctypes.c_void_p * n)(*(ctypes.addressof(vals) + 8 * i for i in range(n)))
+            batch = self._batches[regs] = (ids, vals, ptrs, n)
+        ids, vals, ptrs, n = batch
+        _uclib.uc_reg_read_batch(self._uch, ids, ptrs, n)
+        return list(vals)
 
     def write(self, reg: int, value: int) -> None:
         if self.direct:
@@ -112,6 +128,8 @@ class VCpu:
 
     arch = ""
     big_endian = False
+    # (Unicorn register id, mask, value meaning "interrupts enabled"), read by slot.c
+    interrupt_enable_bit: tuple[int, int, int] | None = None
 
     def __init__(self, index: int, services: CpuServices):
         self.index = index
@@ -131,7 +149,8 @@ class VCpu:
         self.regs = FastRegs(self.uc)
         # Instruction counting and exact stops: the C hooks of slot.c when they
         # can be built here, else emu_start(count=) and Python hooks.
-        self.slot = SlotCounter.attach(self.uc, self._on_slot_block, self._on_watched) \
+        self.slot = SlotCounter.attach(self.uc, self._on_slot_block, self._on_watched,
+                                       self.interrupt_enable_bit) \
             if getattr(services, "c_slot_counter", True) else None
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)

@@ -86,6 +86,7 @@ for _k, (_name, (_a, _b)) in enumerate(sorted(_STUB_PAIRS.items())):
 class Ppc64Cpu(VCpu):
     arch = "ppc64"
     big_endian = True
+    interrupt_enable_bit = (P.UC_PPC_REG_MSR, MSR_EE, MSR_EE)
 
     def __init__(self, index: int, services: Any):
         super().__init__(index, services)
@@ -130,6 +131,9 @@ class Ppc64Cpu(VCpu):
 
     def gpr(self, n: int) -> int:
         return self.regs.read(P.UC_PPC_REG_0 + n)
+
+    def gprs(self, first: int, count: int) -> list[int]:
+        return self.regs.read_many(tuple(P.UC_PPC_REG_0 + first + i for i in range(count)))
 
     def set_gpr(self, n: int, value: int) -> None:
         self.regs.write(P.UC_PPC_REG_0 + n, value)

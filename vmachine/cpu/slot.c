@@ -10,9 +10,10 @@
  *     boundaries whatever the translation blocks look like, so a restored
  *     machine continues exactly like the original;
  *   - calls back into Python only at watched addresses (a small hash set).
- * A block hook calls back at block starts while a masked interrupt waits
- * (unmasking instructions end a block, so the next block start is where
- * delivery becomes possible).
+ * A block hook watches, while a masked interrupt waits, for the block start
+ * where it can be taken (unmasking instructions end a block): it reads the
+ * CPU's interrupt-enable bit itself (MSR[EE], PSTATE.I) and calls Python
+ * only when that bit allows delivery.
  *
  * Built for the host with `python -m ziglang cc -shared` by
  * vmachine/toolchain.py (build_host_library) and loaded with ctypes; no
@@ -31,6 +32,11 @@ struct vm_slot {
     int (*emu_stop)(void *uc);
     void (*on_block)(uint64_t address);
     void (*on_watch)(uint64_t address);
+    int (*reg_read)(void *uc, int regid, void *value);
+    int32_t enable_reg;                     /* register holding the enable bit */
+    int32_t pad;
+    uint64_t enable_mask;                   /* deliverable when (reg & mask) == want */
+    uint64_t enable_want;
     uint64_t watch[WATCH_SLOTS];
 };
 
@@ -87,9 +93,13 @@ void vm_insn(void *uc, uint64_t address, uint32_t size, void *user)
 void vm_block(void *uc, uint64_t address, uint32_t size, void *user)
 {
     struct vm_slot *s = (struct vm_slot *)user;
+    uint64_t reg = 0;
     (void)size;
     if (!s->enabled || !s->watch_blocks)
         return;
+    if (s->reg_read && (s->reg_read(uc, s->enable_reg, &reg) != 0
+                        || (reg & s->enable_mask) != s->enable_want))
+        return;                             /* still masked: nothing to do */
     s->on_block(address);
     if (s->stop)
         s->emu_stop(uc);

@@ -22,6 +22,8 @@ class _Slot(ctypes.Structure):
                 ("stop", ctypes.c_int32), ("watch_blocks", ctypes.c_int32),
                 ("enabled", ctypes.c_int32), ("nwatch", ctypes.c_int32),
                 ("emu_stop", ctypes.c_void_p), ("on_block", ADDR_CB), ("on_watch", ADDR_CB),
+                ("reg_read", ctypes.c_void_p), ("enable_reg", ctypes.c_int32), ("pad", ctypes.c_int32),
+                ("enable_mask", ctypes.c_uint64), ("enable_want", ctypes.c_uint64),
                 ("watch", ctypes.c_uint64 * WATCH_SLOTS)]
 
 
@@ -54,7 +56,7 @@ class SlotCounter:
     """The counters and flags shared with the C hooks of one vCPU."""
 
     def __init__(self, uc: Uc, lib: ctypes.CDLL, on_block: Callable[[int], None],
-                 on_watch: Callable[[int], None]):
+                 on_watch: Callable[[int], None], enable: tuple[int, int, int] | None = None):
         from unicorn.unicorn_py3.unicorn import uclib
         self._lib = lib
         self._callbacks = (ADDR_CB(on_block), ADDR_CB(on_watch))   # keep them alive
@@ -62,6 +64,9 @@ class SlotCounter:
         self.rec.enabled = 1
         self.rec.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
         self.rec.on_block, self.rec.on_watch = self._callbacks
+        if enable is not None:                       # (register id, mask, value when enabled)
+            self.rec.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
+            self.rec.enable_reg, self.rec.enable_mask, self.rec.enable_want = enable
         self._handles = []
         for kind, fn in ((UC_HOOK_CODE, lib.vm_insn), (UC_HOOK_BLOCK, lib.vm_block)):
             h = ctypes.c_size_t()
@@ -72,13 +77,13 @@ class SlotCounter:
             self._handles.append(h)
 
     @classmethod
-    def attach(cls, uc: Uc, on_block: Callable[[int], None],
-               on_watch: Callable[[int], None]) -> "SlotCounter | None":
+    def attach(cls, uc: Uc, on_block: Callable[[int], None], on_watch: Callable[[int], None],
+               enable: tuple[int, int, int] | None = None) -> "SlotCounter | None":
         lib = _library()
         if lib is None:
             return None
         try:
-            return cls(uc, lib, on_block, on_watch)
+            return cls(uc, lib, on_block, on_watch, enable)
         except (OSError, AttributeError):
             return None
 
