@@ -119,3 +119,26 @@ def test_xive_hcalls_are_h_function_before_cas():
     c.set_gpr(3, 0x3A8)                                        # H_INT_GET_SOURCE_INFO
     m.board.firmware_call(c)
     assert c.gpr(3) == (1 << 64) + H_FUNCTION
+
+
+def test_asserted_lsi_survives_the_switch_to_xive_and_back():
+    m = create_machine("pseries")
+    b = m.board
+    b.set_irq(0x1200, 1)                                         # a PCI INTx line held high
+    assert b.xics.xics.get_sources(0x1200, 1)[0] & (1 << 42)     # PENDING (asserted)
+    assert cas_call(m, vector(ov5_23=0x40)) == H_SUCCESS
+    assert b.intc is b.xive and b.xive.xive.get_source(0x1200).asserted
+    b.set_irq(0x1200, 0)
+    assert not b.xive.xive.get_source(0x1200).asserted
+    assert cas_call(m, vector(ov5_23=0x00)) == H_SUCCESS        # CAS again: back to XICS
+    assert b.intc is b.xics
+
+
+def test_cas_to_xive_maps_esb_and_tima_and_back_unmaps():
+    m = create_machine("pseries")
+    names = lambda: sorted(r.name for r in m.mmio.regions)
+    before = names()
+    assert cas_call(m, vector(ov5_23=0x40)) == H_SUCCESS
+    assert set(names()) - set(before) == {"xive-esb", "xive-tima"}
+    assert cas_call(m, vector(ov5_23=0x00)) == H_SUCCESS
+    assert names() == before

@@ -142,3 +142,64 @@ def test_xics_migration_mid_flow(name, smp):
         b.run(max_insns=10**10)
         assert final_state(b) == want, f"diverged after a restore at round {k}"
     assert seen_pending and seen_handling
+
+
+def _xive_flow_state(m):
+    """(before CAS, after CAS, a source with Q set, a vCPU between ack and EOI)."""
+    b = m.board
+    if b.intc is not b.xive:
+        return True, False, False, False
+    x = b.xive.xive
+    q_set = any(x.get_source(l).pq & 1 for l in range(0x1000) if x.get_source(l).valid)
+    acked = any(x.get_os_ring(c.index).cppr != 0xFF for c in m.cpus)
+    return False, True, q_set, acked
+
+
+@pytest.mark.parametrize("name,smp", [("xive_ipi", 1), ("xive_smp", 4), ("xive_queue", 1)])
+def test_xive_migration_mid_flow_and_around_cas(name, smp):
+    """XIVE state (sources, EAS, ENDs, thread contexts) + CPUs + RAM (event
+    queues) saved at many points, before and after CAS switched to XIVE."""
+    elf = str(toolchain.build_guest("ppc64", name))
+
+    def make():
+        return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
+    ref = make()
+    assert ref.run(max_insns=10**10).reason == "poweroff"
+    want = final_state(ref)
+    rounds = ref.insns // (ref.quantum * smp)
+    seen = [False] * 4
+    for k in sorted(set(range(1, rounds, max(1, rounds // 24))) | {1, 2, 3}):
+        a = make()
+        a.run(max_insns=k * a.quantum * smp)
+        if a.exited:
+            break
+        seen = [s or f for s, f in zip(seen, _xive_flow_state(a))]
+        b = make()
+        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
+        b.console_out[:] = a.console_out
+        b.run(max_insns=10**10)
+        assert final_state(b) == want, f"diverged after a restore at round {k}"
+    assert seen[0] and seen[1], "stop points before and after CAS"
+    if name == "xive_ipi":
+        assert seen[3], "a stop point between ack and EOI"
+
+
+def test_xive_migration_with_q_set():
+    """Stop exactly where a source has Q set (a trigger remembered while
+    pending), save, restore, continue."""
+    elf = str(toolchain.build_guest("ppc64", "xive_ipi"))
+
+    def make():
+        return create_machine("pseries", kernel=elf, quantum=500, ram_size=256 << 20)
+    ref = make()
+    ref.run(max_insns=10**10)
+    want = final_state(ref)
+    a = make()
+    while not a.exited and not _xive_flow_state(a)[2]:
+        a.run(max_insns=a.insns + a.quantum)
+    assert not a.exited, "the guest never had a source with Q set"
+    b = make()
+    b.restore(Snapshot.from_bytes(a.save().to_bytes()))
+    b.console_out[:] = a.console_out
+    b.run(max_insns=10**10)
+    assert final_state(b) == want

@@ -20,6 +20,7 @@ from ..fdt import Node, build, cells, u64s
 from ..loader import LoadedImage, is_elf, load_elf, load_raw, read_file, EM_PPC64
 from ..devices.spapr_vty import SpaprVty
 from . import spapr_cas as cas
+from ..intc.xics_spapr import SPAPR_IRQ_PCI_LSI
 from .base import Board, BoardConfig
 from .spapr_rtas import (RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_OUT_SUCCESS, RtasCall,
                          RtasTable)
@@ -151,6 +152,10 @@ class PseriesBoard(Board):
         self.ov5_cas = cas.OptionVector(b"")
         self.compat_pvr = 0
         self.intc = None
+        # Level-sensitive device lines (the PHB's INTx) and which are high: a
+        # line stays asserted across a switch of interrupt controller.
+        self.lsi_lines = frozenset(range(SPAPR_IRQ_PCI_LSI, SPAPR_IRQ_PCI_LSI + 4))
+        self.lines_high: set[int] = set()
 
     @property
     def xive_negotiated(self) -> bool:
@@ -167,11 +172,15 @@ class PseriesBoard(Board):
         self.intc = want
         if want is not None:
             want.activate()
+            for source in sorted(self.lines_high):   # levels survive the switch
+                want.set_irq(source, 1)
         self.machine.trace.log(-1, "machine", "interrupt controller",
                                active="xive" if want is self.xive and want is not None else "xics")
 
     def set_irq(self, source: int, level: int) -> None:
         """A device's interrupt line, into whichever controller is active."""
+        if source in self.lsi_lines:
+            (self.lines_high.add if level else self.lines_high.discard)(source)
         if self.intc is not None:
             self.intc.set_irq(source, level)
 
@@ -250,6 +259,10 @@ class PseriesBoard(Board):
         # Interrupt controllers: back to the boot mode (CAS is negotiated again).
         self.ov5_cas = cas.OptionVector(b"")
         self.compat_pvr = 0
+        self.intc = None                          # reactivated below with the lines replayed
+        for dev in (self.xics, self.xive):
+            if dev is not None:
+                dev.deactivate()
         for dev in (self.xics, self.xive):
             if dev is not None:
                 dev.reset()
@@ -293,6 +306,7 @@ class PseriesBoard(Board):
         from ..state import section
         secs = [section("vty", 1, input=list(self.vty.input)),
                 section("spapr", 1, ov5_cas=list(self.ov5_cas.data), compat_pvr=self.compat_pvr,
+                        lines_high=sorted(self.lines_high),
                         active="xive" if self.intc is not None and self.intc is self.xive else "xics")]
         return secs + [dev.save_state() for dev in (self.xics, self.xive) if dev is not None]
 
@@ -300,7 +314,9 @@ class PseriesBoard(Board):
         from ..state import fields_of
         f = fields_of(sections, "vty", 1, {"input": list})
         self.vty.input = bytearray(int(c) & 0xFF for c in f["input"])
-        sp = fields_of(sections, "spapr", 1, {"ov5_cas": list, "compat_pvr": int, "active": str})
+        sp = fields_of(sections, "spapr", 1, {"ov5_cas": list, "compat_pvr": int, "active": str,
+                                              "lines_high": list})
+        self.lines_high = {int(x) for x in sp["lines_high"] if int(x) in self.lsi_lines}
         self.ov5_cas = cas.OptionVector(bytes(int(b) & 0xFF for b in sp["ov5_cas"]))
         self.compat_pvr = sp["compat_pvr"]
         want = self.xive if sp["active"] == "xive" else self.xics
