@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP.
+"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE interrupts.
 
     python tools/bench.py [--quick] [--markdown] [--only 1,2,...]
 
@@ -25,6 +25,11 @@ Sections (each side by side in one run):
      same vmachine figure with 16, 1,000, 100,000 and 1,000,000 configured
      (masked) XICS sources set from the host before run(), whose configuration
      time is measured separately and excluded.
+  7. XIVE interrupt round trips (guests/ppc64/xive_bench.c: CAS to XIVE, then
+     ESB trigger store -> 0x500 -> TIMA ack, queue entry, ESB EOI load, TIMA
+     CPPR 0xff), round trips per second, measured as in 6 (vmachine in-process
+     vs QEMU whole process at the same N, plus QEMU at a large N), and the
+     ratio XIVE / XICS against this run's section 6 figures.
 
 Host time (time.perf_counter) is used here only; vmachine itself never reads it.
 """
@@ -538,6 +543,42 @@ def bench_xics(args, tmp: Path) -> dict:
     return res
 
 
+# ---------------------------------------------------------------- 7. XIVE round trips
+QEMU_XIVE_BIG = 100_000                   # a QEMU-sized run, for reference
+
+
+def vm_xive_run(g: PatchedGuest, iters: int) -> float:
+    """create_machine + run() of xive_bench with `iters`; returns run() time."""
+    m = create_machine("pseries", kernel=str(g.with_iters(iters)))
+    dt, r = timed(lambda: m.run(wall_seconds=120))
+    expect = f"ok xive bench {iters} round trips\n"
+    if r.reason != "poweroff" or expect not in m.console_text or "not ok" in m.console_text:
+        raise RuntimeError(f"vmachine xive_bench {iters}: {r.describe()}\n{m.console_text[-300:]}")
+    return dt
+
+
+def bench_xive(args, tmp: Path) -> dict:
+    g = PatchedGuest("ppc64", "xive_bench", "bench_iters", tmp)
+    reps = 1 if args.quick else 3
+    vm_xive_run(g, 100)                                      # warm-up
+    t0 = min(vm_xive_run(g, 0) for _ in range(reps))
+    n = calibrate(lambda k: max(vm_xive_run(g, k) - t0, 1e-6),
+                  0.6 if args.quick else 1.5, 200)
+    tn = min(vm_xive_run(g, n) for _ in range(reps))
+    res: dict[str, object] = {"n": n, "vm_boot_s": t0, "vm": n / max(tn - t0, 1e-9)}
+    if QEMU["ppc64"]:
+        qreps = 3 if args.quick else 5
+        expect = lambda k: f"ok xive bench {k} round trips\n"  # noqa: E731
+        cmd = lambda k: qemu_cmd("ppc64", g.with_iters(k))  # noqa: E731
+        q0 = statistics.median(run_process(cmd(0), expect(0)) for _ in range(qreps))
+        qn = statistics.median(run_process(cmd(n), expect(n)) for _ in range(qreps))
+        res["qemu"] = n / max(qn - q0, 1e-9)
+        big = max(QEMU_XIVE_BIG, n)
+        qb = statistics.median(run_process(cmd(big), expect(big)) for _ in range(max(1, reps)))
+        res["qemu_big"], res["qemu_big_n"] = big / max(qb - q0, 1e-9), big
+    return res
+
+
 # ---------------------------------------------------------------- output
 def fmt(v: object, spec: str = ".0f") -> str:
     return "n/a" if v is None else format(v, spec)
@@ -613,6 +654,25 @@ def tables(r: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
                      f"set with set_sources() in chunks of {XICS_CHUNK:,}; same N = {x['n']:,}; "
                      f"sources_memory() includes the board's own 0x1000-0x1fff blocks "
                      f"({x['base_mem'] / 1024:,.0f} KiB with nothing configured)"]))
+    if "xive" in r:
+        x = r["xive"]
+        out.append(("7a. XIVE interrupt round trips per second (guests/ppc64/xive_bench.c)",
+                    ["board", "vmachine run()", "QEMU 7.2, same N", f"QEMU 7.2, N = {x.get('qemu_big_n', QEMU_XIVE_BIG):,}",
+                     "vmachine / QEMU (same N)"],
+                    [["pseries (CAS to XIVE)", fmt(x["vm"]), fmt(x.get("qemu")), fmt(x.get("qemu_big")),
+                      pct(x["vm"], x.get("qemu"))]],
+                    [f"N = {x['n']:,} round trips (ESB trigger store -> 0x500 -> TIMA ack, queue entry, "
+                     f"ESB EOI load, TIMA CPPR 0xff store); the 0-round-trip run subtracted (vmachine run() "
+                     f"{x['vm_boot_s']:.3f} s, best of runs; QEMU: whole processes, median of runs)"]))
+        c = r.get("xics")
+        ratio = lambda k: pct(x.get(k), c.get(k)) if c else "n/a"  # noqa: E731
+        out.append(("7b. XIVE / XICS round-trip rate, this run (7a over 6a)",
+                    ["", "vmachine run()", "QEMU 7.2, same N", "QEMU 7.2, large N"],
+                    [["XIVE round trips / s", fmt(x["vm"]), fmt(x.get("qemu")), fmt(x.get("qemu_big"))],
+                     ["XICS round trips / s", fmt(c["vm"]) if c else "n/a", fmt(c.get("qemu")) if c else "n/a",
+                      fmt(c.get("qemu_big")) if c else "n/a"],
+                     ["XIVE / XICS", ratio("vm"), ratio("qemu"), ratio("qemu_big")]],
+                    [] if c else ["section 6 not run: no XICS figures to compare with"]))
     return out
 
 
@@ -647,7 +707,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (BENCHMARKS.md)")
-    ap.add_argument("--only", default="1,2,3,4,5,6", help="sections to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,3")
     args = ap.parse_args(argv)
     only = {int(s) for s in args.only.split(",") if s}
     for arch, q in QEMU.items():
@@ -661,10 +721,11 @@ def main(argv: list[str] | None = None) -> int:
         build_firmware()
         for a in ("ppc64", "aarch64"):
             build_guest(a, "hello"), build_guest(a, "smp")
-        build_guest("ppc64", "xics_bench")
+        build_guest("ppc64", "xics_bench"), build_guest("ppc64", "xive_bench")
         steps = [(1, "loop", lambda: bench_loop(args, lgs)), (2, "mmio", lambda: bench_mmio(args)),
                  (3, "boot", lambda: bench_boot(args)), (4, "cli", lambda: bench_cli(args)),
-                 (5, "smp", lambda: bench_smp(args)), (6, "xics", lambda: bench_xics(args, Path(tmp)))]
+                 (5, "smp", lambda: bench_smp(args)), (6, "xics", lambda: bench_xics(args, Path(tmp))),
+                 (7, "xive", lambda: bench_xive(args, Path(tmp)))]
         for num, key, fn in steps:
             if num in only:
                 t = now()

@@ -35,10 +35,11 @@ def format_event(e: Event) -> str:
 
 
 class Trace:
-    """Collects events; optionally echoes them (the CLI's --trace)."""
+    """Collects events (the first `limit`; later ones are counted in
+    `dropped`, still echoed); optionally echoes them (the CLI's --trace)."""
 
     def __init__(self, clock: Callable[[], int], echo: Callable[[str], None] | None = None,
-                 limit: int = 1_000_000):
+                 limit: int = 200_000):
         self._clock = clock
         self.events: list[Event] = []
         self.echo = echo

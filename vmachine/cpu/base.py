@@ -201,7 +201,12 @@ class VCpu:
     # ---- MMIO -----------------------------------------------------------------
     def _current_access_size(self) -> int:
         pc = self.pc
-        insn = self.read_insn(pc)
+        ram = self.svc.ram
+        if ram.base <= pc and pc + 4 <= ram.end:      # straight from the RAM buffer
+            o = pc - ram.base
+            insn = int.from_bytes(ram.buf[o:o + 4], "big" if self.big_endian else "little")
+        else:
+            insn = self.read_insn(pc)
         key = (pc << 32) | insn
         size = self._size_cache.get(key)
         if size is None:
