@@ -6,7 +6,7 @@ value is an int, bool, str, or a list/dict of those. A snapshot is
     {"format": "vmachine-snapshot", "version": 1, "board": ..., "sections": [...]}
 plus guest RAM as its non-zero 64 KiB chunks. On disk: one line of magic, the
 JSON header (length-prefixed), then each chunk as (offset, length, zlib data). Loading validates the format, versions,
-board, RAM size and vCPU count, and every field's type; no pickle anywhere.
+board, RAM size and vCPU count, and every field's type; only JSON and raw bytes are parsed.
 """
 from __future__ import annotations
 
