@@ -19,6 +19,16 @@ from . import psci
 from .base import Board, BoardConfig
 
 RAM_BASE = 0x4000_0000
+GICD_BASE = 0x0800_0000
+GICD_SIZE = 0x1_0000
+GICR_LOW_BASE = 0x080A_0000
+GICR_LOW_SIZE = 0xF6_0000                     # 123 vCPUs x 128 KiB
+GICR_HIGH_BASE = 0x40_0000_0000               # VIRT_HIGH_GIC_REDIST2 (with small RAM)
+GICR_HIGH_SIZE = 0x400_0000                   # 64 MiB = 512 vCPUs
+GICR_FRAME = 0x2_0000
+PHANDLE_GIC = 0x8002
+INTID_VTIMER, INTID_PTIMER = 27, 30
+PL011_SPI_GSI = 1                             # SPI 1 = INTID 33
 FDT_MAX_SIZE = 0x10_0000                      # QEMU's virt DTB totalsize (1 MiB)
 KERNEL64_LOAD_OFFSET = 0x8_0000
 MPIDR_SYS_REGISTER = (3, 0, 0, 0, 5)
@@ -75,10 +85,61 @@ class VirtBoard(Board):
             cpu.sysregs[MPIDR_SYS_REGISTER] = (lambda c: c.mpidr, None)
             self.timers.append(timer)
             m.cpus.append(cpu)
+        self._create_gic()
         self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
         self.reset()
         if "dumpdtb" in self.config.props:
             self.dump_dtb(self.config.props["dumpdtb"])
+
+    # ---- the GICv3, created and initialised as QEMU drives KVM's vGIC ----------------------
+    def redist_regions(self) -> list[tuple[int, int]]:
+        """(base, vCPU frames): the low region holds 123 vCPUs, the rest go
+        to the high region (hw/arm/virt.c virt_redist_capacity)."""
+        n = len(self.machine.cpus)
+        low = min(n, GICR_LOW_SIZE // GICR_FRAME)
+        regions = [(GICR_LOW_BASE, low)]
+        if n > low:
+            regions.append((GICR_HIGH_BASE, n - low))
+        return regions
+
+    def _create_gic(self) -> None:
+        m = self.machine
+        self.gic = None
+        try:
+            from ..intc.gicv3 import GicV3
+        except ImportError:
+            return                                  # a build without the GIC model
+        gic = GicV3(lambda what, **k: m.trace.guest_error(-1, "gicv3: " + what, **k),
+                    lambda what, **k: m.trace.log(-1, "irq", what, **k))
+        gic.set_dist_addr(GICD_BASE)
+        for base, count in self.redist_regions():
+            gic.add_redist_region(base, count)
+        gic.init(m.cpus)
+        for name, base, size, dev in gic.mmio_windows():
+            m.mmio.add(name, base, size, dev)
+        for cpu, timer in zip(m.cpus, self.timers):
+            assert isinstance(cpu, Aarch64Cpu)
+            cpu.sysregs.update(gic.sysregs(cpu.index))
+            gic.connect(cpu.index, cpu.set_irq_line)
+            timer.virt.output = gic.ppi_line(cpu.index, INTID_VTIMER)
+            timer.phys.output = gic.ppi_line(cpu.index, INTID_PTIMER)
+        self.uart.irq = lambda level: gic.irq_line(PL011_SPI_GSI, int(level))
+        self.gic = gic
+
+    def _gic_fdt(self, root) -> None:
+        if self.gic is None:
+            return
+        root.prop("interrupt-parent", PHANDLE_GIC)
+        regions = self.redist_regions()
+        reg = [0, GICD_BASE, 0, GICD_SIZE]
+        for base, count in regions:
+            size = GICR_LOW_SIZE if base == GICR_LOW_BASE else count * GICR_FRAME
+            reg += [base >> 32, base & 0xFFFF_FFFF, size >> 32, size & 0xFFFF_FFFF]
+        n = root.child(f"intc@{GICD_BASE:x}")
+        n.prop("phandle", PHANDLE_GIC).prop("reg", reg)
+        n.prop("#redistributor-regions", len(regions)).prop("compatible", "arm,gic-v3")
+        n.prop("ranges").prop("#size-cells", 2).prop("#address-cells", 2)
+        n.prop("interrupt-controller").prop("#interrupt-cells", 3)
 
     # ---- reset and images -------------------------------------------------------------
     def reset(self) -> None:
@@ -111,6 +172,8 @@ class VirtBoard(Board):
             if not m.ram.contains(self.dtb_addr, len(self._fdt)):
                 raise ConfigError("not enough RAM for the device tree")
             m.ram.write(self.dtb_addr, self._fdt)
+        if self.gic is not None:
+            self.gic.reset()
         for cpu, timer in zip(m.cpus, self.timers):
             cpu.state = CpuState.STOPPED
             cpu.set_irq_line(False)
@@ -135,6 +198,8 @@ class VirtBoard(Board):
         u = self.uart
         secs = [section("pl011", 1, rx=list(u.rx), **{k: getattr(u, k) for k in self._UART_FIELDS})]
         secs += [t.save_state(f"timer{i}") for i, t in enumerate(self.timers)]
+        if self.gic is not None:
+            secs.append(self.gic.save_state())
         return secs
 
     def load_state(self, sections: dict) -> None:
@@ -143,6 +208,8 @@ class VirtBoard(Board):
         for k in self._UART_FIELDS:
             setattr(self.uart, k, f[k])
         self.uart.rx = bytearray(int(c) & 0xFF for c in f["rx"])
+        if self.gic is not None:
+            self.gic.load_state(sections)
         for i, t in enumerate(self.timers):
             t.load_state(sections, f"timer{i}")
         self.uart._update()
@@ -183,6 +250,7 @@ class VirtBoard(Board):
         if cfg.append:
             chosen.prop("bootargs", cfg.append)
         chosen.prop("stdout-path", f"/pl011@{PL011_BASE:x}")
+        self._gic_fdt(root)
         for hook in self.fdt_hooks:
             hook(root)
         return build(root, total_size=FDT_MAX_SIZE)
