@@ -249,8 +249,10 @@ def build_guest(arch: str, name: str, root: Path | None = None) -> Path:
     if not own:
         raise FileNotFoundError(f"no guest source {d}/{name}.c or .S")
     shared = _sources_in(common) if common.is_dir() else []
+    # The guest's own directory is on the include path too (guest-local
+    # headers such as xive_guest.h), so its headers are part of the cache key.
     return build(arch, own + _sources_in(rt) + shared, rt / "guest.ld",
-                 f"{arch}-{name}", include_dirs=[rt, common], root=root)
+                 f"{arch}-{name}", include_dirs=[rt, common, d], root=root)
 
 
 def build_firmware(name: str = "ppc64/bootrom", root: Path | None = None) -> Path:

@@ -109,8 +109,8 @@ class VirtBoard(Board):
             from ..intc.gicv3 import GicV3
         except ImportError:
             return                                  # a build without the GIC model
-        gic = GicV3(lambda what, **k: m.trace.guest_error(-1, "gicv3: " + what, **k),
-                    lambda what, **k: m.trace.log(-1, "irq", what, **k))
+        gic = GicV3(lambda what, **k: m.trace.guest_error(k.pop("cpu", -1), "gicv3: " + what, **k),
+                    lambda what, **k: m.trace.log(k.pop("cpu", -1), "irq", what, **k))
         gic.set_dist_addr(GICD_BASE)
         for base, count in self.redist_regions():
             gic.add_redist_region(base, count)
