@@ -15,22 +15,9 @@ static u32 spin_started, spin_stop;
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
-    u64 x = 0;
-    h_xirr(&x);
-    xics_xirr = x;
-    n_xics++;
-    h_ipi(server, 0xff);
-    h_eoi(x);
-    if (n_xics > 4)
-        h_cppr(0);
+    xics_self_ipi_irq(server, &n_xics, &xics_xirr);
 }
 
 static void spinner(u64 arg)
@@ -39,14 +26,6 @@ static void spinner(u64 arg)
     __atomic_store_n(&spin_started, 1, __ATOMIC_RELEASE);
     while (!__atomic_load_n(&spin_stop, __ATOMIC_ACQUIRE))
         cpu_relax();
-}
-
-static long raw_cas(int len)
-{
-    (void)len;
-    u64 a[9] = { (u64)(uintptr_t)cas_vec, (u64)(uintptr_t)cas_reply, CAS_REPLY_SIZE };
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return hcall(KVMPPC_H_CAS, a);
 }
 
 int main(void)
@@ -58,9 +37,9 @@ int main(void)
     struct xive_src s;
 
     /* ---- malformed vectors (QEMU warns on stderr, returns H_PARAMETER) ---- */
-    int k = cas_build_vector(0x40);
+    cas_build_vector(0x40);
     cas_vec[16] = 0;                    /* option vector count - 1 = 0: only OV1 */
-    expect_s("cas without ov5", raw_cas(k), H_PARAMETER);
+    expect_s("cas without ov5", cas_call(), H_PARAMETER);
     expect_s("after bad cas: H_INT_GET_SOURCE_INFO", h_int_get_source_info(0, server, &s), H_FUNCTION);
     expect_s("after bad cas: H_IPOLL", h_ipoll(server, &x, &m), H_SUCCESS);
 

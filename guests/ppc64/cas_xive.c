@@ -40,23 +40,10 @@ static void on_event(int cpu, u32 eisn, u32 raw)
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
     if (mode == 0) {
-        u64 x = 0;
-        h_xirr(&x);
-        xics_xirr = x;
-        n_xics++;
-        h_ipi(server, 0xff);
-        h_eoi(x);
-        if (n_xics > 4)
-            h_cppr(0);
+        xics_self_ipi_irq(server, &n_xics, &xics_xirr);
         return;
     }
     xive_handle_ext(cpu_index(), on_event);
@@ -245,15 +232,9 @@ int main(void)
     u64 lisn = xive_ipi_lisn(me);
     ok_val("ipi lisn", lisn);
     expect_s("H_INT_GET_SOURCE_INFO ipi", h_int_get_source_info(0, lisn, &ipi_src), 0);
-    ok_val("ipi source flags", ipi_src.flags);
-    ok_val("ipi source eoi page", ipi_src.eoi_page);
-    ok_val("ipi source trigger page", ipi_src.trig_page);
-    ok_val("ipi source page shift", ipi_src.shift);
+    xive_print_src("ipi source", &ipi_src);
     expect_s("H_INT_GET_SOURCE_INFO vty 0x1100", h_int_get_source_info(0, 0x1100, &s), 0);
-    ok_val("vty source flags", s.flags);
-    ok_val("vty source eoi page", s.eoi_page);
-    ok_val("vty source trigger page", s.trig_page);
-    ok_val("vty source page shift", s.shift);
+    xive_print_src("vty source", &s);
 
     expect_s("H_INT_GET_QUEUE_INFO", h_int_get_queue_info(0, server, XIVE_PRIO, &a, &b), 0);
     ok_val("queue info esn page", a);

@@ -7,13 +7,7 @@
  * tools/bench.py patches `bench_iters` in a copy of the ELF.  Only the boot
  * CPU runs, so the transcript is the same at any -smp. */
 #include "rt.h"
-
-#define H_EOI 0x64
-#define H_CPPR 0x68
-#define H_IPI 0x6c
-#define H_XIRR 0x74
-
-#define XISR(x) ((x) & 0xffffffull)
+#include "xics_guest.h"
 
 volatile u64 bench_iters __attribute__((used, section(".data"))) = 1000;
 
@@ -23,28 +17,12 @@ static volatile u64 n_bad;        /* deliveries that were not our IPI */
 static volatile u64 bad_xirr;
 static volatile u32 n_other;
 
-static long h_cppr(u64 cppr) { u64 a[9] = { cppr }; return hcall(H_CPPR, a); }
-static long h_ipi(u64 server, u64 mfrr) { u64 a[9] = { server, mfrr }; return hcall(H_IPI, a); }
-static long h_eoi(u64 xirr) { u64 a[9] = { xirr }; return hcall(H_EOI, a); }
-
-static u64 h_xirr(void)
-{
-    u64 a[9] = { 0 };
-    hcall(H_XIRR, a);
-    return a[0];
-}
-
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {            /* DEC (pending from reset): re-arm far away */
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
-    u64 xirr = h_xirr();
+    u64 xirr = 0;
+    h_xirr(&xirr);
     if (XISR(xirr) != 2) {
         n_bad++;
         bad_xirr = xirr;
@@ -54,41 +32,21 @@ void on_irq(struct exc_frame *f)
     n_done++;
 }
 
+static void kick(void) { h_ipi(me_server, 4); }
+
 int main(void)
 {
     me_server = cpu_hwid(cpu_index());
     mtdec(0x7fffffff);
-    u64 n = bench_iters;
-    u64 hz = rt_ticks_hz();
-    u64 timeouts = 0;
 
     check_eq("xics bench H_CPPR 0xff status", (u64)h_cppr(0xff), 0);
-    local_irq_enable();
-    for (u64 i = 0; i < n; i++) {
-        u64 before = READ_ONCE(n_done);
-        h_ipi(me_server, 4);
-        u64 t0 = rt_ticks();
-        while (READ_ONCE(n_done) == before) {
-            if (rt_ticks() - t0 > 5 * hz) {
-                timeouts++;
-                break;
-            }
-            cpu_relax();
-        }
-        if (timeouts)
-            break;
-    }
-    local_irq_disable();
+    u64 timeouts = bench_round_trips(bench_iters, &n_done, kick);
 
     check_eq("xics bench timeouts", timeouts, 0);
     check_eq("xics bench deliveries that were not the IPI", n_bad, 0);
     if (n_bad)
         ok_val("xics bench bad xirr", bad_xirr);
     check_eq("xics bench other interrupts", n_other, 0);
-    console_lock();
-    puts("ok xics bench ");
-    put_dec(n_done);
-    puts(" round trips\n");
-    console_unlock();
+    bench_report("xics bench", n_done);
     return 0;
 }

@@ -4,44 +4,7 @@
  * bad server numbers.  Only the boot CPU runs, so -smp 1 and -smp N give the
  * same transcript. */
 #include "rt.h"
-
-#define H_EOI 0x64
-#define H_CPPR 0x68
-#define H_IPI 0x6c
-#define H_IPOLL 0x70
-#define H_XIRR 0x74
-#define H_XIRR_X 0x2fc
-
-#define XISR(x) ((x) & 0xffffffull)
-
-static long h_cppr(u64 cppr) { u64 a[9] = { cppr }; return hcall(H_CPPR, a); }
-static long h_ipi(u64 server, u64 mfrr) { u64 a[9] = { server, mfrr }; return hcall(H_IPI, a); }
-static long h_eoi(u64 xirr) { u64 a[9] = { xirr }; return hcall(H_EOI, a); }
-
-static long h_xirr(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR, a);
-    *xirr = a[0];
-    return r;
-}
-
-static long h_xirr_x(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR_X, a);
-    *xirr = a[0];                 /* a[1] is a timestamp: never printed */
-    return r;
-}
-
-static long h_ipoll(u64 server, u64 *xirr, u64 *mfrr)
-{
-    u64 a[9] = { server };
-    long r = hcall(H_IPOLL, a);
-    *xirr = a[0];
-    *mfrr = a[1];
-    return r;
-}
+#include "xics_guest.h"
 
 /* ---- interrupt handler ---- */
 enum { MODE_NORMAL, MODE_XIRR_X, MODE_NO_MFRR_RESET, MODE_NO_EOI_RESET_ONCE };
@@ -55,14 +18,8 @@ static volatile u64 ext_srr1;
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {                  /* DEC: re-arm far away (level) */
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
     u32 k = n_ext;
     u64 xirr = 0;
     long r = mode == MODE_XIRR_X ? h_xirr_x(&xirr) : h_xirr(&xirr);

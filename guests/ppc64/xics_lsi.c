@@ -13,40 +13,14 @@
  *   [3] guest -> host: deliveries so far (information only).
  * After "ok lsi ready" the host asserts the line (set_irq(0x1200, 1)). */
 #include "rt.h"
-
-#define H_EOI 0x64
-#define H_CPPR 0x68
-#define H_IPI 0x6c
-#define H_IPOLL 0x70
-#define H_XIRR 0x74
+#include "xics_guest.h"
 
 #define LSI 0x1200u
 #define LSI_PRIO 5
 #define MB_HOST 0x484f5354u         /* "HOST" */
 #define MB_GUEST 0x4c534930u        /* "LSI0": initial value, not the host's */
-#define XISR(x) ((x) & 0xffffffull)
 
 volatile u32 xics_lsi_mailbox[4] __attribute__((used, aligned(16))) = { MB_GUEST, 0, 0, 0 };
-
-static long h_cppr(u64 cppr) { u64 a[9] = { cppr }; return hcall(H_CPPR, a); }
-static long h_eoi(u64 xirr) { u64 a[9] = { xirr }; return hcall(H_EOI, a); }
-
-static long h_xirr(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR, a);
-    *xirr = a[0];
-    return r;
-}
-
-static long h_ipoll(u64 server, u64 *xirr, u64 *mfrr)
-{
-    u64 a[9] = { server };
-    long r = hcall(H_IPOLL, a);
-    *xirr = a[0];
-    *mfrr = a[1];
-    return r;
-}
 
 static volatile u32 n_ext, n_other, n_xirr_fail;
 static volatile u64 xirrs[8];
@@ -65,14 +39,8 @@ static u32 wait_word(volatile u32 *w, u32 want, u64 seconds)
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
     u64 xirr = 0;
     if (h_xirr(&xirr) != 0)
         n_xirr_fail++;

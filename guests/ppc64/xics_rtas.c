@@ -2,38 +2,25 @@
  * (the vty's interrupt and the first PCI LSI, 0x1200), then every error
  * the calls check.  Nothing is delivered: CPPR stays 0 and EE off. */
 #include "rt.h"
+#include "xics_guest.h"
 
 static s64 tok_set, tok_get, tok_off, tok_on;
-
-static char *cat(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
-
-static char *cat_hex(char *d, u64 v)
-{
-    char t[20];
-    int k = 0;
-    do { t[k++] = "0123456789abcdef"[v & 15]; v >>= 4; } while (v);
-    d = cat(d, "0x");
-    while (k)
-        *d++ = t[--k];
-    *d = 0;
-    return d;
-}
 
 /* name = pre + what (into a static buffer each call: only used immediately) */
 static const char *nm(const char *pre, const char *what)
 {
     static char buf[128];
-    char *p = cat(buf, pre);
-    cat(p, what);
+    char *p = xg_cat(buf, pre);
+    xg_cat(p, what);
     return buf;
 }
 
 static const char *nmx(const char *pre, const char *what, u64 v)
 {
     static char buf[128];
-    char *p = cat(buf, pre);
-    p = cat(p, what);
-    cat_hex(p, v);
+    char *p = xg_cat(buf, pre);
+    p = xg_cat(p, what);
+    xg_cat_hex(p, v);
     return buf;
 }
 

@@ -4,73 +4,21 @@
  * boot -> boot+1 -> ... -> boot.  Results are printed in CPU order at the
  * end (nothing depends on arrival order). */
 #include "rt.h"
+#include "xics_guest.h"
+#include "ipi_ring.h"
 
-#define H_EOI 0x64
-#define H_CPPR 0x68
-#define H_IPI 0x6c
-#define H_IPOLL 0x70
-#define H_XIRR 0x74
-
-#define XISR(x) ((x) & 0xffffffull)
 #define IPI_PRIO 4
 
-static long h_cppr(u64 cppr) { u64 a[9] = { cppr }; return hcall(H_CPPR, a); }
-static long h_ipi(u64 server, u64 mfrr) { u64 a[9] = { server, mfrr }; return hcall(H_IPI, a); }
-static long h_eoi(u64 xirr) { u64 a[9] = { xirr }; return hcall(H_EOI, a); }
-
-static long h_xirr(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR, a);
-    *xirr = a[0];
-    return r;
-}
-
-static long h_ipoll(u64 server, u64 *xirr, u64 *mfrr)
-{
-    u64 a[9] = { server };
-    long r = hcall(H_IPOLL, a);
-    *xirr = a[0];
-    *mfrr = a[1];
-    return r;
-}
-
-/* per-CPU results, written by the CPU itself (handler or loop) */
-static u32 ready[MAX_CPUS];
-static u32 p1_ack[MAX_CPUS];        /* phase 1: IPI from the boot CPU seen */
-static u32 ring_got[MAX_CPUS];      /* phase 2: ring token seen */
-static u32 ring_fwd[MAX_CPUS];      /* phase 2: token passed on */
-static s64 ring_fwd_rc[MAX_CPUS];
+/* per-CPU results, written by the CPU itself (handler) */
 static u32 n_irq[MAX_CPUS];
 static u32 n_bad[MAX_CPUS];         /* wrong XISR / failed hcall / odd vector */
 static u64 last_xirr[MAX_CPUS];
-static u32 phase;                   /* 1 or 2 */
-static u32 stop;
-
-static int n;
-
-static void on_ipi(int me)
-{
-    u32 ph = __atomic_load_n(&phase, __ATOMIC_ACQUIRE);
-    if (ph == 1)
-        __atomic_store_n(&p1_ack[me], 1, __ATOMIC_RELEASE);
-    else if (ph == 2)
-        __atomic_store_n(&ring_got[me], 1, __ATOMIC_RELEASE);
-    else
-        n_bad[me]++;
-}
 
 void on_irq(struct exc_frame *f)
 {
     int me = cpu_index();
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_bad[me]))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_bad[me]++;
-        return;
-    }
     u64 xirr = 0;
     if (h_xirr(&xirr) != 0)
         n_bad[me]++;
@@ -80,7 +28,8 @@ void on_irq(struct exc_frame *f)
         h_ipi(cpu_hwid(me), 0xff);      /* reset MFRR before the EOI */
         if (h_eoi(xirr) != 0)
             n_bad[me]++;
-        on_ipi(me);
+        if (!ring_on_ipi(me))
+            n_bad[me]++;
     } else {
         n_bad[me]++;
         if (XISR(xirr))
@@ -88,68 +37,33 @@ void on_irq(struct exc_frame *f)
     }
 }
 
-static void cpu_setup(void)
+static void ring_cpu_setup(int me)
 {
+    (void)me;
     mtdec(0x7fffffff);
     h_cppr(0xff);
     local_irq_enable();
 }
 
-/* Pass the ring token on once this CPU has it. */
-static void ring_step(int me)
-{
-    if (__atomic_load_n(&ring_got[me], __ATOMIC_ACQUIRE) && !ring_fwd[me]) {
-        ring_fwd[me] = 1;
-        ring_fwd_rc[me] = h_ipi(cpu_hwid((me + 1) % n), IPI_PRIO);
-    }
-}
-
-static void secondary(u64 idx)
-{
-    int me = cpu_index();
-    cpu_setup();
-    __atomic_store_n(&ready[me], (u32)idx + 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
-        ring_step(me);
-        cpu_relax();
-    }
-    local_irq_disable();
-}
-
-static char *cat(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
-
-static char *cat_dec(char *d, u64 v)
-{
-    char t[24];
-    int k = 0;
-    do { t[k++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (k)
-        *d++ = t[--k];
-    *d = 0;
-    return d;
-}
+static s64 ring_send(int to) { return h_ipi(cpu_hwid(to), IPI_PRIO); }
 
 static void cpu_check(int cond, int i, const char *what)
 {
     char buf[96];
-    char *p = cat(buf, "cpu ");
-    p = cat_dec(p, (u64)i);
-    cat(p, what);
+    xg_cpu_name(buf, i, what);
     check(cond, buf);
 }
 
 static void cpu_check_eq(int i, const char *what, u64 got, u64 want)
 {
     char buf[96];
-    char *p = cat(buf, "cpu ");
-    p = cat_dec(p, (u64)i);
-    cat(p, what);
+    xg_cpu_name(buf, i, what);
     check_eq(buf, got, want);
 }
 
 int main(void)
 {
-    n = ncpus();
+    int n = ring_n = ncpus();
     int me = boot_cpu();
     u64 x, m;
 
@@ -166,22 +80,7 @@ int main(void)
         ok_val("stopped cpu ipoll mfrr after reset", m);
     }
 
-    cpu_setup();
-    ready[me] = (u32)me + 1;
-    for (int i = 0; i < n; i++) {
-        if (i == me)
-            continue;
-        s64 r = cpu_start(i, secondary, (u64)i);
-        if (r != 0)
-            cpu_check_eq(i, " start-cpu", (u64)r, 0);
-    }
-    int all = 1;
-    for (int i = 0; i < n; i++) {
-        wait_flag(&ready[i], 30);
-        if (READ_ONCE(ready[i]) != (u32)i + 1)
-            all = 0;
-    }
-    check(all, "all cpus ready");
+    ring_start_all(me);
 
     /* every CPU now has CPPR 0xff: H_IPOLL from here shows it */
     int idle = 1;
@@ -192,25 +91,7 @@ int main(void)
     }
     check(idle, "ipoll: every cpu idle with cppr 0xff");
 
-    /* phase 1: the boot CPU IPIs each other CPU in turn */
-    __atomic_store_n(&phase, 1, __ATOMIC_SEQ_CST);
-    static s64 p1_rc[MAX_CPUS];
-    for (int i = 0; i < n; i++) {
-        if (i == me)
-            continue;
-        p1_rc[i] = h_ipi(cpu_hwid(i), IPI_PRIO);
-        wait_flag(&p1_ack[i], 10);
-    }
-    /* phase 2: the ring */
-    __atomic_store_n(&phase, 2, __ATOMIC_SEQ_CST);
-    s64 ring_start_rc = h_ipi(cpu_hwid((me + 1) % n), IPI_PRIO);
-    {
-        u64 hz = rt_ticks_hz(), t0 = rt_ticks();
-        while (!__atomic_load_n(&ring_got[me], __ATOMIC_ACQUIRE) && rt_ticks() - t0 < 30 * hz) {
-            cpu_relax();       /* with one CPU the ring start IPI is to self */
-        }
-    }
-    __atomic_store_n(&phase, 3, __ATOMIC_SEQ_CST);
+    s64 ring_start_rc = ring_run(me);
 
     /* everyone should be idle again */
     idle = 1;
@@ -220,8 +101,7 @@ int main(void)
         if (end_x[i] != 0xff000000ull || end_m[i] != 0xff)
             idle = 0;
     }
-    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
-    local_irq_disable();
+    ring_stop_secondaries();
 
     /* results, in CPU order */
     check_eq("ring start H_IPI", (u64)ring_start_rc, 0);
@@ -254,15 +134,6 @@ int main(void)
     }
     check(idle, "ipoll: every cpu idle at the end");
 
-    /* let the secondaries stop themselves */
-    u64 hz = rt_ticks_hz(), t0 = rt_ticks();
-    int stopped;
-    do {
-        stopped = 1;
-        for (int i = 0; i < n; i++)
-            if (i != me && cpu_state(i) != 0)
-                stopped = 0;
-    } while (!stopped && rt_ticks() - t0 < 30 * hz);
-    check(stopped, "secondaries stopped");
+    check(wait_others_stopped(me, 30), "secondaries stopped");
     return 0;
 }

@@ -1,7 +1,8 @@
 /* xive_guest.h: helpers for the pseries XIVE exploitation-mode and CAS
  * guests (cas_*.c, xive_*.c).  Header only; include after "rt.h".
  *
- * - hcall wrappers for the XICS presenter and the H_INT_* family
+ * - hcall wrappers for the H_INT_* family (the XICS ones, the on_irq()
+ *   head and the name builders are in xics_guest.h, included here)
  * - CAS (KVMPPC_H_CAS) with a Linux-style vector; the reply (4-byte header +
  *   new FDT) lands in cas_reply[]; xive_adopt_cas_fdt() points the runtime's
  *   `fdt` at the new tree
@@ -12,6 +13,7 @@
 #ifndef XIVE_GUEST_H
 #define XIVE_GUEST_H
 #include "rt.h"
+#include "xics_guest.h"
 
 /* ---- status codes ---- */
 #define H_HARDWARE (-1)
@@ -20,14 +22,6 @@
 #define H_P4 (-57)
 #define H_P5 (-58)
 #define H_MULTI_THREADS_ACTIVE (-9005)
-
-/* ---- XICS ---- */
-#define H_EOI 0x64
-#define H_CPPR 0x68
-#define H_IPI 0x6c
-#define H_IPOLL 0x70
-#define H_XIRR 0x74
-#define H_XIRR_X 0x2fc
 
 /* ---- XIVE exploitation ---- */
 #define H_INT_GET_SOURCE_INFO 0x3a8
@@ -71,31 +65,6 @@
 
 #define XIVE_PRIO 6          /* Linux: highest usable priority below 7 */
 
-/* ---- small string helpers for per-CPU / per-item result names ---- */
-static inline char *xg_cat(char *d, const char *s) { while (*s) *d++ = *s++; *d = 0; return d; }
-static inline char *xg_cat_dec(char *d, u64 v)
-{
-    char t[24];
-    int k = 0;
-    do { t[k++] = (char)('0' + v % 10); v /= 10; } while (v);
-    while (k)
-        *d++ = t[--k];
-    *d = 0;
-    return d;
-}
-static inline char *xg_cat_hex(char *d, u64 v)
-{
-    static const char hx[] = "0123456789abcdef";
-    char t[20];
-    int k = 0;
-    do { t[k++] = hx[v & 15]; v >>= 4; } while (v);
-    d = xg_cat(d, "0x");
-    while (k)
-        *d++ = t[--k];
-    *d = 0;
-    return d;
-}
-
 /* "ok NAME = <signed>" if got == want, else "not ok NAME got X want Y" */
 static inline void expect_s(const char *name, s64 got, s64 want)
 {
@@ -130,33 +99,6 @@ static inline void expect_x(const char *name, u64 got, u64 want)
     put_hex(want);
     puts("\n");
     console_unlock();
-}
-
-/* ---- hcall wrappers ---- */
-static inline long h_cppr(u64 cppr) { u64 a[9] = { cppr }; return hcall(H_CPPR, a); }
-static inline long h_ipi(u64 server, u64 mfrr) { u64 a[9] = { server, mfrr }; return hcall(H_IPI, a); }
-static inline long h_eoi(u64 xirr) { u64 a[9] = { xirr }; return hcall(H_EOI, a); }
-static inline long h_xirr(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR, a);
-    *xirr = a[0];
-    return r;
-}
-static inline long h_xirr_x(u64 *xirr)
-{
-    u64 a[9] = { 0 };
-    long r = hcall(H_XIRR_X, a);
-    *xirr = a[0];
-    return r;
-}
-static inline long h_ipoll(u64 server, u64 *xirr, u64 *mfrr)
-{
-    u64 a[9] = { server };
-    long r = hcall(H_IPOLL, a);
-    *xirr = a[0];
-    *mfrr = a[1];
-    return r;
 }
 
 struct xive_src {
@@ -230,6 +172,18 @@ static inline long h_int_esb(u64 flags, u64 lisn, u64 offset, u64 data, u64 *out
 
 static inline long h_int_sync(u64 flags, u64 lisn) { u64 a[9] = { flags, lisn }; return hcall(H_INT_SYNC, a); }
 static inline long h_int_reset(u64 flags) { u64 a[9] = { flags }; return hcall(H_INT_RESET, a); }
+
+/* "ok PFX flags = ..", then PFX eoi page, trigger page, page shift */
+static inline void xive_print_src(const char *pfx, const struct xive_src *s)
+{
+    static const char *const what[4] = { " flags", " eoi page", " trigger page", " page shift" };
+    const u64 v[4] = { s->flags, s->eoi_page, s->trig_page, s->shift };
+    char buf[96];
+    for (int i = 0; i < 4; i++) {
+        xg_cat(xg_cat(buf, pfx), what[i]);
+        ok_val(buf, v[i]);
+    }
+}
 
 /* ---- MMIO (real mode; QEMU's ESB and TIMA regions are big-endian) ---- */
 static inline u64 mmio_ld64(u64 addr)
@@ -306,17 +260,24 @@ static inline int cas_build_vector(u8 ov5_23)
     return k;
 }
 
+/* KVMPPC_H_CAS with the vector cas_vec[] holds now (cas_build_vector(),
+ * possibly edited by the caller); returns the hcall status. */
+static inline long cas_call(void)
+{
+    u64 a[9] = { (u64)(uintptr_t)cas_vec, (u64)(uintptr_t)cas_reply, CAS_REPLY_SIZE };
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    long r = hcall(KVMPPC_H_CAS, a);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return r;
+}
+
 /* Returns the hcall status; the reply is in cas_reply[]. */
 static inline long xive_cas(u8 ov5_23)
 {
     cas_build_vector(ov5_23);
     for (int i = 0; i < 16; i++)
         cas_reply[i] = 0;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    u64 a[9] = { (u64)(uintptr_t)cas_vec, (u64)(uintptr_t)cas_reply, CAS_REPLY_SIZE };
-    long r = hcall(KVMPPC_H_CAS, a);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return r;
+    return cas_call();
 }
 
 /* Use the tree QEMU returned in the CAS reply from now on. */

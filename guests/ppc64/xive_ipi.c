@@ -35,14 +35,8 @@ static void on_event(int cpu, u32 eisn, u32 raw)
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
     xive_handle_ext(me, on_event);
     if (n_ack < 16)
         acks[n_ack] = xive_st[me].last_ack;
@@ -118,10 +112,7 @@ int main(void)
 
     /* ---- configuration ---- */
     expect_s("H_INT_GET_SOURCE_INFO", h_int_get_source_info(0, lisn, &src), 0);
-    ok_val("source flags", src.flags);
-    ok_val("source eoi page", src.eoi_page);
-    ok_val("source trigger page", src.trig_page);
-    ok_val("source page shift", src.shift);
+    xive_print_src("source", &src);
     expect_s("H_INT_GET_QUEUE_INFO", h_int_get_queue_info(0, server, XIVE_PRIO, &a, &b), 0);
     ok_val("queue info esn page", a);
     ok_val("queue info shift", b);

@@ -55,14 +55,8 @@ static void on_event(int cpu, u32 eisn, u32 raw)
 
 void on_irq(struct exc_frame *f)
 {
-    if (f->vec == 0x900) {
-        mtdec(0x7fffffff);
+    if (!irq_is_external(f, &n_other))
         return;
-    }
-    if (f->vec != 0x500) {
-        n_other++;
-        return;
-    }
     xive_handle_ext(me, on_event);
 }
 
