@@ -47,3 +47,19 @@ def test_differential_against_qemu(arch, name, smp):
     assert v.stderr == b"", v.stderr.decode()
     assert v.stdout.decode() == q.stdout.decode()
     assert v.returncode == q.returncode == 0
+
+
+def test_gic_sgis_across_128_vcpus_two_redistributor_regions():
+    m, r = run_in_process("aarch64", "gic_smp", 128)
+    assert r.reason == "poweroff", r.describe()
+    assert_transcript_passes(m.console_text)
+    assert [base for base, _ in m.board.redist_regions()] == [0x080A_0000, 0x40_0000_0000]
+
+
+def test_differential_gic_smp_128():
+    need_qemu("aarch64")
+    args = machine_args("aarch64", toolchain.build_guest("aarch64", "gic_smp"), 128)
+    q = run_process([QEMU["aarch64"], *args])
+    v = run_vmachine_cli(args)
+    assert v.stdout.decode() == q.stdout.decode()
+    assert v.returncode == q.returncode == 0

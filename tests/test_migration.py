@@ -203,3 +203,54 @@ def test_xive_migration_with_q_set():
     b.console_out[:] = a.console_out
     b.run(max_insns=10**10)
     assert final_state(b) == want
+
+
+@pytest.mark.parametrize("name,smp", [("gic_sgi", 1), ("gic_smp", 4), ("gic_timer", 1),
+                                      ("gic_priority", 1)])
+def test_gicv3_migration_mid_flow(name, smp):
+    """Distributor, redistributors and CPU interfaces saved with the rest of
+    the machine at many points of SGI/PPI flows (pending, active, preempted)."""
+    elf = str(toolchain.build_guest("aarch64", name))
+
+    def make():
+        return create_machine("virt,gic-version=3", kernel=elf, smp=smp, quantum=2000)
+    ref = make()
+    assert ref.run(max_insns=10**10).reason == "poweroff"
+    want = final_state(ref)
+    rounds = ref.insns // (ref.quantum * smp)
+    for k in sorted(set(range(1, rounds, max(1, rounds // 20))) | {1, 2}):
+        a = make()
+        a.run(max_insns=k * a.quantum * smp)
+        if a.exited:
+            break
+        b = make()
+        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
+        b.console_out[:] = a.console_out
+        b.run(max_insns=10**10)
+        assert final_state(b) == want, f"diverged after a restore at round {k}"
+
+
+def _in_handler(m) -> bool:
+    """Some vCPU has an interrupt active (ICC_RPR_EL1 below idle)."""
+    return any(m.board.gic.sysregs(c.index)[(3, 0, 12, 11, 3)][0](c) != 0xFF for c in m.cpus)
+
+
+@pytest.mark.parametrize("name", ["gic_sgi", "gic_priority"])
+def test_gicv3_migration_inside_a_handler(name):
+    """Stop exactly while an interrupt is active (between IAR and EOIR)."""
+    elf = str(toolchain.build_guest("aarch64", name))
+
+    def make():
+        return create_machine("virt,gic-version=3", kernel=elf, quantum=100)
+    ref = make()
+    ref.run(max_insns=10**10)
+    want = final_state(ref)
+    a = make()
+    while not a.exited and not _in_handler(a):
+        a.run(max_insns=a.insns + a.quantum)
+    assert not a.exited, "never stopped inside a handler"
+    b = make()
+    b.restore(Snapshot.from_bytes(a.save().to_bytes()))
+    b.console_out[:] = a.console_out
+    b.run(max_insns=10**10)
+    assert final_state(b) == want

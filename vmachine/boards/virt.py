@@ -133,7 +133,7 @@ class VirtBoard(Board):
         regions = self.redist_regions()
         reg = [0, GICD_BASE, 0, GICD_SIZE]
         for base, count in regions:
-            size = GICR_LOW_SIZE if base == GICR_LOW_BASE else count * GICR_FRAME
+            size = GICR_LOW_SIZE if base == GICR_LOW_BASE else GICR_HIGH_SIZE   # whole regions, as QEMU
             reg += [base >> 32, base & 0xFFFF_FFFF, size >> 32, size & 0xFFFF_FFFF]
         n = root.child(f"intc@{GICD_BASE:x}")
         n.prop("phandle", PHANDLE_GIC).prop("reg", reg)
