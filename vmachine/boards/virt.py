@@ -120,7 +120,7 @@ class VirtBoard(Board):
         for cpu, timer in zip(m.cpus, self.timers):
             assert isinstance(cpu, Aarch64Cpu)
             cpu.sysregs.update(gic.sysregs(cpu.index))
-            gic.connect(cpu.index, cpu.set_irq_line)
+            gic.connect(cpu.index, cpu.set_irq_line, cpu.set_fiq_line)
             timer.virt.output = gic.ppi_line(cpu.index, INTID_VTIMER)
             timer.phys.output = gic.ppi_line(cpu.index, INTID_PTIMER)
         self.uart.irq = lambda level: gic.irq_line(PL011_SPI_GSI, int(level))

@@ -29,6 +29,7 @@ SCR_EL3 = (1, 1, 3, 6, 0)
 HCR_EL2 = (1, 1, 3, 4, 0)
 
 PSTATE_I = 1 << 7
+PSTATE_F = 1 << 6
 PSTATE_EL1H = 0x3C5                    # EL1h with D, A, I, F masked
 
 EC_UNKNOWN, EC_SVC64, EC_BRK = 0x00, 0x15, 0x3C
@@ -109,8 +110,29 @@ class Aarch64Cpu(VCpu):
         return 1
 
     # ---- exceptions ------------------------------------------------------------------
+    # ---- IRQ and FIQ inputs (the GIC signals Group 0 as FIQ, as QEMU does) ----------
+    fiq_line = False
+
+    def set_fiq_line(self, level: bool) -> None:
+        if level == self.fiq_line:
+            return
+        self.fiq_line = level
+        if level and self.state is CpuState.HALTED:
+            self.state = CpuState.RUNNING
+        self._update_delivery_watch()
+
+    def external_pending(self) -> bool:
+        return self.irq_line or self.fiq_line
+
     def interrupts_enabled(self) -> bool:
-        return not self.pstate & PSTATE_I
+        """Whether a pending line can be taken now (FIQ: PSTATE.F, IRQ: PSTATE.I)."""
+        p = self.pstate
+        return (self.fiq_line and not p & PSTATE_F) or (self.irq_line and not p & PSTATE_I)
+
+    def watch_enable_bits(self) -> tuple[int, int] | None:
+        if self.irq_line and self.fiq_line:
+            return (0, 0)                      # either may unmask: ask Python every block
+        return (PSTATE_F, 0) if self.fiq_line else (PSTATE_I, 0)
 
     def _enter(self, offset: int, ret: int, esr: int | None = None, far: int | None = None) -> None:
         """Exception entry to EL1 (AArch64 only; guests run at EL1 or EL0)."""
@@ -144,7 +166,10 @@ class Aarch64Cpu(VCpu):
         return (self.pstate >> 2) & 3 == 0
 
     def deliver_external(self) -> None:
-        self._enter(0x80, self.pc)
+        if self.fiq_line and not self.pstate & PSTATE_F:
+            self._enter(0x100, self.pc)        # FIQ first: it is the higher class
+        else:
+            self._enter(0x80, self.pc)
 
     def deliver_sync(self, ec: int, iss: int, ret: int, far: int | None = None) -> None:
         self._enter(0x00, ret, (ec << 26) | ESR_IL | iss, far)

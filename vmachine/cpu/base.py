@@ -273,8 +273,17 @@ class VCpu:
             self.state = CpuState.RUNNING
         self._update_delivery_watch()
 
+    def external_pending(self) -> bool:
+        """An interrupt controller line is raised (AArch64 adds FIQ)."""
+        return self.irq_line
+
     def wants_interrupt(self) -> bool:
-        return self.irq_line or self.timer_pending()
+        return self.external_pending() or self.timer_pending()
+
+    def watch_enable_bits(self) -> tuple[int, int] | None:
+        """(mask, value) of the enable register meaning "deliverable" for the
+        lines now pending, for slot.c; None keeps the static setting."""
+        return None
 
     def _update_delivery_watch(self) -> None:
         """Stop now if the interrupt can be taken; if the external line is
@@ -284,8 +293,12 @@ class VCpu:
         decrementer left pending (as after reset) must not slow every block."""
         if self.wants_interrupt() and self.interrupts_enabled():
             self.request_stop()
-        watch = self.irq_line and not self.interrupts_enabled()
+        watch = self.external_pending() and not self.interrupts_enabled()
         if self.slot is not None:
+            if watch:
+                bits = self.watch_enable_bits()
+                if bits is not None:
+                    self.slot.rec.enable_mask, self.slot.rec.enable_want = bits
             self.slot.rec.watch_blocks = int(watch)
         elif watch and self._block_hook is None:
             self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
@@ -353,7 +366,7 @@ class VCpu:
         if not self.interrupts_enabled():
             self._update_delivery_watch()
             return None
-        if self.irq_line:
+        if self.external_pending():
             self.deliver_external()
             what = "external"
         elif self.timer_pending():
