@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE interrupts.
+"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE/GICv3 interrupts.
 
     python tools/bench.py [--quick] [--markdown] [--only 1,2,...]
 
@@ -30,6 +30,15 @@ Sections (each side by side in one run):
      CPPR 0xff), round trips per second, measured as in 6 (vmachine in-process
      vs QEMU whole process at the same N, plus QEMU at a large N), and the
      ratio XIVE / XICS against this run's section 6 figures.
+  8. GICv3 SGIs on virt,gic-version=3 (guests/aarch64/gic_bench.c, `bench_iters`
+     and `bench_bcast` patched): (a) SGI-to-self round trips per second
+     (ICC_SGI1R_EL1 -> IRQ -> ICC_IAR1_EL1, ICC_EOIR1_EL1), measured as in 6
+     (vmachine in-process vs QEMU whole process at the same N, plus QEMU at a
+     large N); (b) the cost of one IRM=1 SGI broadcast from the boot CPU to
+     every other vCPU (each sits in WFI, takes it, IAR1 + EOIR1) at 4 to 512
+     vCPUs: host time of run() (vmachine) or of the whole process (QEMU) with
+     N broadcasts minus the same with 0 (bring-up of every vCPU is in both),
+     divided by N.
 
 Host time (time.perf_counter) is used here only; vmachine itself never reads it.
 """
@@ -579,6 +588,102 @@ def bench_xive(args, tmp: Path) -> dict:
     return res
 
 
+# ---------------------------------------------------------------- 8. GICv3 SGIs
+QEMU_GIC_BIG = 100_000                    # a QEMU-sized SGI-to-self run, for reference
+GIC_BCAST_SMP = (4, 16, 64, 128, 256, 512)
+GIC_BCAST_SMP_QUICK = (4, 64, 512)
+QEMU_BCAST_FACTOR = 20                    # QEMU broadcasts = vmachine N x this
+
+
+class GicBenchGuest:
+    """guests/aarch64/gic_bench.c with bench_iters / bench_bcast patched into copies."""
+
+    def __init__(self, tmpdir: Path):
+        self.elf = build_guest("aarch64", "gic_bench")
+        syms = elf_symbols(self.elf, ["bench_iters", "bench_bcast"])
+        self.off = {k: elf_vaddr_bytes(self.elf, a, 8)[0] for k, a in syms.items()}
+        self.tmpdir = tmpdir
+        self._copies: dict[tuple[int, int], Path] = {}
+
+    def with_counts(self, iters: int, bcast: int) -> Path:
+        key = (iters, bcast)
+        if key not in self._copies:
+            data = bytearray(self.elf.read_bytes())
+            for sym, v in (("bench_iters", iters), ("bench_bcast", bcast)):
+                data[self.off[sym]:self.off[sym] + 8] = struct.pack("<Q", v)
+            p = self.tmpdir / f"aarch64-gic_bench-{iters}-{bcast}.elf"
+            p.write_bytes(data)
+            self._copies[key] = p
+        return self._copies[key]
+
+    @staticmethod
+    def expect(iters: int, bcast: int, smp: int) -> str:
+        return (f"ok gic bench {iters} sgi round trips\n"
+                f"ok gic bench {bcast} broadcasts to {smp - 1} cpus\n")
+
+
+def vm_gic_run(g: GicBenchGuest, iters: int, bcast: int, smp: int = 1) -> float:
+    """create_machine + run() of gic_bench; returns run() time only."""
+    m = create_machine(BOARD["aarch64"], kernel=str(g.with_counts(iters, bcast)), smp=smp)
+    dt, r = timed(lambda: m.run(wall_seconds=300))
+    if r.reason != "poweroff" or g.expect(iters, bcast, smp) not in m.console_text \
+            or "not ok" in m.console_text:
+        raise RuntimeError(f"vmachine gic_bench {iters}/{bcast} -smp {smp}: {r.describe()}\n"
+                           f"{m.console_text[-400:]}")
+    return dt
+
+
+def qemu_gic_run(g: GicBenchGuest, iters: int, bcast: int, smp: int = 1) -> float:
+    return run_process(qemu_cmd("aarch64", g.with_counts(iters, bcast), smp),
+                       g.expect(iters, bcast, smp), timeout=180)
+
+
+def bcast_estimate(smp: int) -> int:
+    """Broadcasts for about 1 s of vmachine run() (about 0.35 ms per target vCPU
+    plus about 1.5 ms of sender slices per broadcast, measured at 4-512 vCPUs)."""
+    return max(4, int(1.0 / (0.0015 + 0.00035 * (smp - 1))))
+
+
+def bench_gic(args, tmp: Path) -> dict:
+    g = GicBenchGuest(tmp)
+    reps = 1 if args.quick else 3
+    # (a) SGI to self, -smp 1
+    vm_gic_run(g, 100, 0)                                    # warm-up
+    t0 = min(vm_gic_run(g, 0, 0) for _ in range(reps))
+    n = calibrate(lambda k: max(vm_gic_run(g, k, 0) - t0, 1e-6), 0.6 if args.quick else 1.5, 200)
+    tn = min(vm_gic_run(g, n, 0) for _ in range(reps))
+    res: dict[str, object] = {"n": n, "vm_boot_s": t0, "vm": n / max(tn - t0, 1e-9)}
+    if QEMU["aarch64"]:
+        qreps = 3 if args.quick else 5
+        q0 = statistics.median(qemu_gic_run(g, 0, 0) for _ in range(qreps))
+        qn = statistics.median(qemu_gic_run(g, n, 0) for _ in range(qreps))
+        res["qemu"] = n / (qn - q0) if qn > q0 else None     # None: lost in process noise
+        big = max(QEMU_GIC_BIG, n)
+        qb = statistics.median(qemu_gic_run(g, big, 0) for _ in range(reps))
+        res["qemu_big"], res["qemu_big_n"] = (big / (qb - q0) if qb > q0 else None), big
+    # (b) IRM=1 broadcasts
+    rows = []
+    res["bcast_reps"] = "best of 1 run" if args.quick else "best of 2 runs"
+    res["bcast_qreps"] = "1 run" if args.quick else "median of 3 runs; one run at 256 and above"
+    for smp in (GIC_BCAST_SMP_QUICK if args.quick else GIC_BCAST_SMP):
+        vreps = 1 if args.quick else 2
+        nb = bcast_estimate(smp)
+        b0 = min(vm_gic_run(g, 0, 0, smp) for _ in range(vreps))
+        bn = min(vm_gic_run(g, 0, nb, smp) for _ in range(vreps))
+        row: dict[str, object] = {"smp": smp, "n": nb, "vm_boot_s": b0,
+                                  "vm_ms": max(bn - b0, 0.0) / nb * 1e3}
+        row["vm_us_per_target"] = row["vm_ms"] * 1e3 / (smp - 1)
+        if QEMU["aarch64"]:
+            qreps = 1 if args.quick or smp >= 256 else 3
+            qnb = nb * QEMU_BCAST_FACTOR
+            q0 = statistics.median(qemu_gic_run(g, 0, 0, smp) for _ in range(qreps))
+            qn = statistics.median(qemu_gic_run(g, 0, qnb, smp) for _ in range(qreps))
+            row.update(qemu_n=qnb, qemu_boot_s=q0, qemu_ms=(qn - q0) / qnb * 1e3 if qn > q0 else None)
+        rows.append(row)
+    res["bcast"] = rows
+    return res
+
+
 # ---------------------------------------------------------------- output
 def fmt(v: object, spec: str = ".0f") -> str:
     return "n/a" if v is None else format(v, spec)
@@ -673,6 +778,32 @@ def tables(r: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
                       fmt(c.get("qemu_big")) if c else "n/a"],
                      ["XIVE / XICS", ratio("vm"), ratio("qemu"), ratio("qemu_big")]],
                     [] if c else ["section 6 not run: no XICS figures to compare with"]))
+    if "gic" in r:
+        x = r["gic"]
+        out.append(("8a. GICv3 SGI-to-self round trips per second (guests/aarch64/gic_bench.c)",
+                    ["board", "vmachine run()", "QEMU 7.2, same N", f"QEMU 7.2, N = {x.get('qemu_big_n', QEMU_GIC_BIG):,}",
+                     "vmachine / QEMU (same N)"],
+                    [["virt,gic-version=3", fmt(x["vm"]), fmt(x.get("qemu")), fmt(x.get("qemu_big")),
+                      pct(x["vm"], x.get("qemu"))]],
+                    [f"N = {x['n']:,} round trips (ICC_SGI1R_EL1 SGI 1 to self -> IRQ -> ICC_IAR1_EL1, "
+                     f"ICC_EOIR1_EL1), -smp 1; the 0-round-trip run subtracted (vmachine run() "
+                     f"{x['vm_boot_s']:.3f} s, best of runs; QEMU: whole processes, median of runs)"]))
+        rows = []
+        for b in x["bcast"]:
+            ratio = (f"{b['vm_ms'] / b['qemu_ms']:.0f}x" if b.get("qemu_ms") else "n/a")
+            rows.append([str(b["smp"]), f"{b['n']:,}", fmt(b["vm_boot_s"], ".2f"), fmt(b["vm_ms"], ".2f"),
+                         fmt(b["vm_us_per_target"], ".0f"), f"{b['qemu_n']:,}" if "qemu_n" in b else "n/a",
+                         fmt(b.get("qemu_boot_s"), ".2f"), fmt(b.get("qemu_ms"), ".3f"), ratio])
+        out.append(("8b. Cost of one IRM=1 SGI broadcast to every other vCPU (guests/aarch64/gic_bench.c)",
+                    ["-smp", "vmachine N", "vmachine 0-broadcast run() (s)", "vmachine ms / broadcast",
+                     "vmachine µs / target vCPU", "QEMU N", "QEMU 0-broadcast process (s)",
+                     "QEMU ms / broadcast", "vmachine / QEMU"],
+                    rows,
+                    ["each target vCPU waits in WFI with IRQs unmasked, takes SGI 2, IAR1 + EOIR1; the "
+                     "sender waits for every acknowledgement before the next broadcast; (time with N "
+                     f"broadcasts - time with 0) / N, host time around run() (vmachine, {x['bcast_reps']} "
+                     f"each) or the whole process (QEMU, {x['bcast_qreps']}); the 0-broadcast runs "
+                     "start and initialise every vCPU too"]))
     return out
 
 
@@ -707,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (BENCHMARKS.md)")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7", help="sections to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8", help="sections to run, e.g. 1,3")
     args = ap.parse_args(argv)
     only = {int(s) for s in args.only.split(",") if s}
     for arch, q in QEMU.items():
@@ -722,10 +853,12 @@ def main(argv: list[str] | None = None) -> int:
         for a in ("ppc64", "aarch64"):
             build_guest(a, "hello"), build_guest(a, "smp")
         build_guest("ppc64", "xics_bench"), build_guest("ppc64", "xive_bench")
+        build_guest("aarch64", "gic_bench")
         steps = [(1, "loop", lambda: bench_loop(args, lgs)), (2, "mmio", lambda: bench_mmio(args)),
                  (3, "boot", lambda: bench_boot(args)), (4, "cli", lambda: bench_cli(args)),
                  (5, "smp", lambda: bench_smp(args)), (6, "xics", lambda: bench_xics(args, Path(tmp))),
-                 (7, "xive", lambda: bench_xive(args, Path(tmp)))]
+                 (7, "xive", lambda: bench_xive(args, Path(tmp))),
+                 (8, "gic", lambda: bench_gic(args, Path(tmp)))]
         for num, key, fn in steps:
             if num in only:
                 t = now()
