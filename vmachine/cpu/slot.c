@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define WATCH_SLOTS 1024u                   /* power of two; 0 = empty */
+#define SYSREG_SLOTS 256u                   /* power of two; 0 = empty */
 
 struct vm_slot {
     int64_t remaining;                      /* instructions left in the slot */
@@ -38,7 +39,67 @@ struct vm_slot {
     uint64_t enable_mask;                   /* deliverable when (reg & mask) == want */
     uint64_t enable_want;
     uint64_t watch[WATCH_SLOTS];
+    /* AArch64 MRS/MSR: only registers the board emulates go to Python. */
+    uint32_t (*on_sysreg)(int reg, void *cp_reg, int is_write);
+    int32_t nsysreg;
+    int32_t pad2;
+    uint32_t sysreg[SYSREG_SLOTS];          /* keys (op0,op1,CRn,CRm,op2)+1 */
 };
+
+/* Unicorn's uc_arm64_cp_reg */
+struct cp_reg {
+    uint32_t crn, crm, op0, op1, op2;
+    uint64_t val;
+};
+
+static inline uint32_t sysreg_key(const struct cp_reg *c)
+{
+    return ((c->op0 & 3) << 14 | (c->op1 & 7) << 11 | (c->crn & 15) << 7
+            | (c->crm & 15) << 3 | (c->op2 & 7)) + 1;
+}
+
+int vm_sysreg_add(struct vm_slot *s, uint32_t op0, uint32_t op1, uint32_t crn,
+                  uint32_t crm, uint32_t op2)
+{
+    struct cp_reg c = { crn, crm, op0, op1, op2, 0 };
+    uint32_t key = sysreg_key(&c), i = (key * 2654435761u) & (SYSREG_SLOTS - 1);
+    if ((uint32_t)s->nsysreg >= SYSREG_SLOTS / 2)
+        return -1;
+    while (s->sysreg[i] != 0) {
+        if (s->sysreg[i] == key)
+            return 0;
+        i = (i + 1) & (SYSREG_SLOTS - 1);
+    }
+    s->sysreg[i] = key;
+    s->nsysreg++;
+    return 0;
+}
+
+static int sysreg_emulated(const struct vm_slot *s, const struct cp_reg *c)
+{
+    uint32_t key = sysreg_key(c), i = (key * 2654435761u) & (SYSREG_SLOTS - 1);
+    while (s->sysreg[i] != 0) {
+        if (s->sysreg[i] == key)
+            return 1;
+        i = (i + 1) & (SYSREG_SLOTS - 1);
+    }
+    return 0;
+}
+
+/* UC_HOOK_INSN callbacks for UC_ARM64_INS_MRS / _MSR: 0 = let Unicorn do it. */
+uint32_t vm_mrs(void *uc, int reg, void *cp, void *user)
+{
+    struct vm_slot *s = (struct vm_slot *)user;
+    (void)uc;
+    return sysreg_emulated(s, (struct cp_reg *)cp) ? s->on_sysreg(reg, cp, 0) : 0;
+}
+
+uint32_t vm_msr(void *uc, int reg, void *cp, void *user)
+{
+    struct vm_slot *s = (struct vm_slot *)user;
+    (void)uc;
+    return sysreg_emulated(s, (struct cp_reg *)cp) ? s->on_sysreg(reg, cp, 1) : 0;
+}
 
 static inline uint32_t slot_of(uint64_t a)
 {

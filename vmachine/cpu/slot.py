@@ -11,10 +11,12 @@ import ctypes
 from pathlib import Path
 from typing import Callable
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, Uc
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
 
 ADDR_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
+SYSREG_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 WATCH_SLOTS = 1024
+SYSREG_SLOTS = 256
 
 
 class _Slot(ctypes.Structure):
@@ -24,7 +26,9 @@ class _Slot(ctypes.Structure):
                 ("emu_stop", ctypes.c_void_p), ("on_block", ADDR_CB), ("on_watch", ADDR_CB),
                 ("reg_read", ctypes.c_void_p), ("enable_reg", ctypes.c_int32), ("pad", ctypes.c_int32),
                 ("enable_mask", ctypes.c_uint64), ("enable_want", ctypes.c_uint64),
-                ("watch", ctypes.c_uint64 * WATCH_SLOTS)]
+                ("watch", ctypes.c_uint64 * WATCH_SLOTS),
+                ("on_sysreg", SYSREG_CB), ("nsysreg", ctypes.c_int32), ("pad2", ctypes.c_int32),
+                ("sysreg", ctypes.c_uint32 * SYSREG_SLOTS)]
 
 
 _lib: ctypes.CDLL | None = None
@@ -40,6 +44,8 @@ def _library() -> ctypes.CDLL | None:
                                                      "vmachine-slot")))
             lib.vm_watch_add.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
             lib.vm_watch_add.restype = ctypes.c_int
+            lib.vm_sysreg_add.argtypes = [ctypes.c_void_p] + [ctypes.c_uint32] * 5
+            lib.vm_sysreg_add.restype = ctypes.c_int
             _lib = lib
         except Exception as e:      # no compiler, unsupported host: fall back
             _lib_error = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -86,6 +92,26 @@ class SlotCounter:
             return cls(uc, lib, on_block, on_watch, enable)
         except (OSError, AttributeError):
             return None
+
+    def trap_sysregs(self, uc: Uc, on_sysreg: Callable[[int, int, int], int]) -> None:
+        """AArch64: hook MRS/MSR in C; only registers added with
+        `emulate_sysreg` reach `on_sysreg(reg, cp_reg_address, is_write)`."""
+        from unicorn import arm64_const as A
+        from unicorn.unicorn_py3.unicorn import uclib
+        self._sysreg_cb = SYSREG_CB(on_sysreg)
+        self.rec.on_sysreg = self._sysreg_cb
+        for fn, insn in ((self._lib.vm_mrs, A.UC_ARM64_INS_MRS), (self._lib.vm_msr, A.UC_ARM64_INS_MSR)):
+            h = ctypes.c_size_t()
+            err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_INSN, ctypes.cast(fn, ctypes.c_void_p),
+                                    ctypes.byref(self.rec), ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                    ctypes.c_int(insn))
+            if err:
+                raise OSError(f"uc_hook_add(UC_HOOK_INSN) failed ({err})")
+            self._handles.append(h)
+
+    def emulate_sysreg(self, key: tuple[int, int, int, int, int]) -> bool:
+        """(op0, op1, CRn, CRm, op2) goes to Python (False if the table is full)."""
+        return self._lib.vm_sysreg_add(ctypes.addressof(self.rec), *key) == 0
 
     def watch(self, address: int) -> bool:
         """Call on_watch before the instruction at `address` (False if full)."""
