@@ -63,6 +63,9 @@ class Machine:
         self.insns = 0
         self._running_cpu: VCpu | None = None
         self.fatal: str | None = None           # why the machine had to stop (QEMU would exit)
+        # Called at every round boundary (before each round, in list order):
+        # host work queued from other threads, e.g. msi_routing irqfd triggers.
+        self.round_hooks: list[Callable[[], None]] = []
         self.clock.on_poll = self._end_slot
 
     def _end_slot(self) -> None:
@@ -111,6 +114,8 @@ class Machine:
         deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
         clock = self.clock
         while self._exit is None:
+            for hook in self.round_hooks:
+                hook()
             runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
             if not runnable:
                 if not self._idle_skip():

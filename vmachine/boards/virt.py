@@ -27,6 +27,9 @@ GICR_HIGH_BASE = 0x40_0000_0000               # VIRT_HIGH_GIC_REDIST2 (with smal
 GICR_HIGH_SIZE = 0x400_0000                   # 64 MiB = 512 vCPUs
 GICR_FRAME = 0x2_0000
 PHANDLE_GIC = 0x8002
+ITS_BASE = 0x0808_0000                        # VIRT_GIC_ITS
+ITS_SIZE = 0x2_0000
+PHANDLE_ITS = 0x8003                          # vms->msi_phandle
 INTID_VTIMER, INTID_PTIMER = 27, 30
 PL011_SPI_GSI = 1                             # SPI 1 = INTID 33
 FDT_MAX_SIZE = 0x10_0000                      # QEMU's virt DTB totalsize (1 MiB)
@@ -74,6 +77,7 @@ class VirtBoard(Board):
         self.dtb_addr: int | None = None
         self._fdt = b""
         self.fdt_hooks: list = []
+        self.its = None
 
     def build(self) -> None:
         m = self.machine
@@ -125,6 +129,14 @@ class VirtBoard(Board):
             timer.phys.output = gic.ppi_line(cpu.index, INTID_PTIMER)
         self.uart.irq = lambda level: gic.irq_line(PL011_SPI_GSI, int(level))
         self.gic = gic
+        self.its = None
+        gic.attach_memory(m.ram)
+        if self.config.props.get("its", "on") not in ("off", "false", "no"):
+            from ..intc.its import GicV3Its
+            self.its = GicV3Its(gic, m.ram, ITS_BASE,
+                                lambda what, **k: m.trace.guest_error(k.pop("cpu", -1), "its: " + what, **k),
+                                lambda what, **k: m.trace.log(k.pop("cpu", -1), "irq", what, **k))
+            m.mmio.add("gicv3-its", ITS_BASE, ITS_SIZE, self.its)
 
     def _gic_fdt(self, root) -> None:
         if self.gic is None:
@@ -140,6 +152,10 @@ class VirtBoard(Board):
         n.prop("#redistributor-regions", len(regions)).prop("compatible", "arm,gic-v3")
         n.prop("ranges").prop("#size-cells", 2).prop("#address-cells", 2)
         n.prop("interrupt-controller").prop("#interrupt-cells", 3)
+        if self.its is not None:                    # QEMU create_its: /intc/its@8080000
+            its = n.child(f"its@{ITS_BASE:x}")
+            its.prop("phandle", PHANDLE_ITS).prop("reg", [0, ITS_BASE, 0, ITS_SIZE])
+            its.prop("#msi-cells", 1).prop("msi-controller").prop("compatible", "arm,gic-v3-its")
 
     # ---- reset and images -------------------------------------------------------------
     def reset(self) -> None:
@@ -174,6 +190,8 @@ class VirtBoard(Board):
             m.ram.write(self.dtb_addr, self._fdt)
         if self.gic is not None:
             self.gic.reset()
+        if self.its is not None:
+            self.its.reset()
         for cpu, timer in zip(m.cpus, self.timers):
             cpu.state = CpuState.STOPPED
             cpu.set_irq_line(False)
@@ -200,6 +218,8 @@ class VirtBoard(Board):
         secs += [t.save_state(f"timer{i}") for i, t in enumerate(self.timers)]
         if self.gic is not None:
             secs.append(self.gic.save_state())
+        if self.its is not None:
+            secs.append(self.its.save_state())
         return secs
 
     def load_state(self, sections: dict) -> None:
@@ -210,6 +230,8 @@ class VirtBoard(Board):
         self.uart.rx = bytearray(int(c) & 0xFF for c in f["rx"])
         if self.gic is not None:
             self.gic.load_state(sections)
+        if self.its is not None:
+            self.its.load_state(sections)
         for i, t in enumerate(self.timers):
             t.load_state(sections, f"timer{i}")
         self.uart._update()

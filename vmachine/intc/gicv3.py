@@ -4,8 +4,8 @@ Semantics follow QEMU 7.2's TCG GIC (hw/intc/arm_gicv3.c, arm_gicv3_dist.c,
 arm_gicv3_redist.c, arm_gicv3_cpuif.c, arm_gicv3_common.c) configured as the
 virt board configures it: revision 3, no security extensions (GICD_CTLR.DS =
 1, ARE = 1, both RAO/WI), 288 interrupt lines (INTIDs 0..287), LPIs advertised
-because the board has an ITS (LPI delivery itself is a later issue: the LPI
-registers are stored, nothing reads the tables), a cortex-a57 CPU interface
+because the board has an ITS (LPIs: see the "LPIs" section of GicV3; the ITS
+itself is vmachine/intc/its.py), a cortex-a57 CPU interface
 (5 priority bits, 5 preemption bits, one AP0R/AP1R register each). The host
 side has the KVM vGIC device's lifecycle (addresses, CTRL_INIT, KVM_IRQ_LINE).
 
@@ -106,6 +106,15 @@ GICR_TYPER_PLPIS = 1 << 0
 GICR_TYPER_LAST = 1 << 4
 GICR_TYPER_COMMON_LPI_AFF = 1 << 24
 GICR_EDGE_RESET = 0x0000_FFFF          # SGIs edge (RO), PPIs level at reset
+
+# LPIs (GIC ch. 5; QEMU gicv3_internal.h): PROPBASER IDbits [4:0], PA [51:12];
+# PENDBASER PA [51:16]; config byte = priority [7:2] | RES1 [1] | enable [0].
+GICD_TYPER_IDBITS = 0xF                # 16-bit INTIDs: LPIs 8192..65535
+PROPBASER_IDBITS_MASK = 0x1F
+PROPBASER_PA_MASK = ((1 << 52) - 1) & ~0xFFF
+PENDBASER_PA_MASK = ((1 << 52) - 1) & ~0xFFFF
+LPI_CFG_ENABLE = 1 << 0
+LPI_PRIORITY_MASK = 0xFC
 
 # CPU interface (cortex-a57: gic_pribits = 5, prebits = 5)
 PRI_BITS = 5
@@ -302,7 +311,8 @@ class CpuState:
                  "gicr_ctlr", "waker", "propbaser", "pendbaser", "igroupr0", "ienabler0",
                  "ipendr0", "iactiver0", "edge_trigger", "level", "ipriority",
                  "icc_ctlr", "pmr", "bpr0", "bpr1", "ap0r0", "ap1r0", "igrpen0", "igrpen1",
-                 "hppi_irq", "hppi_prio", "hppi_grp")
+                 "hppi_irq", "hppi_prio", "hppi_grp",
+                 "lpi_pending", "lpi_cfg", "hpplpi_irq", "hpplpi_prio")
 
     REDIST_FIELDS = ("gicr_ctlr", "waker", "propbaser", "pendbaser", "igroupr0", "ienabler0",
                      "ipendr0", "iactiver0", "edge_trigger", "level")
@@ -329,6 +339,9 @@ class CpuState:
         self.edge_trigger = GICR_EDGE_RESET
         self.level = 0
         self.ipriority[:] = bytes(GIC_INTERNAL)
+        self.lpi_pending: set[int] = set()     # pending LPIs (mirrored in the pending table)
+        self.lpi_cfg: dict[int, int] = {}      # config byte of each pending LPI, as last read
+        self.hpplpi_irq, self.hpplpi_prio = INTID_SPURIOUS, 0xFF
 
     def reset_cpuif(self) -> None:
         """QEMU icc_reset (the CPU interface is in the CPU's reset domain)."""
@@ -399,7 +412,13 @@ class GicV3:
         self.d_irouter = [0] * NUM_IRQ
         self.d_target = [-1] * NUM_IRQ
         self._spi_mask: list[int] = []                     # per vCPU: SPIs routed to it
+        self.ram = None                                    # guest RAM for the LPI tables
         self._reset_dist()
+
+    def attach_memory(self, ram) -> None:
+        """Guest RAM (contains/read/write) holding the LPI property and pending
+        tables; without it every table address is outside RAM."""
+        self.ram = ram
 
     # ---- KVM-style lifecycle ----------------------------------------------------------------------
     def _check_not_init(self, what: str) -> None:
@@ -665,12 +684,21 @@ class GicV3:
         for i in _bits(self._d_elig & self._spi_mask[cs.index]):
             if dprio[i] < best_prio:
                 best_prio, best_irq = dprio[i], i
+        # LPIs (QEMU gicv3_redist_update_noirqset): Group 1 NS, only with
+        # EnableGrp1NS and EnableLPIs; on a priority tie the lower INTID wins,
+        # and every SGI/PPI/SPI INTID is lower than an LPI's.
+        if cs.hpplpi_prio < best_prio and ctlr & GICD_CTLR_EN_GRP1NS \
+                and cs.gicr_ctlr & GICR_CTLR_ENABLE_LPIS:
+            best_prio, best_irq = cs.hpplpi_prio, cs.hpplpi_irq
         cs.hppi_prio, cs.hppi_irq = best_prio, best_irq
         if best_prio != 0xFF:
             cs.hppi_grp = self._irq_group(cs, best_irq)
 
     def _irq_group(self, cs: CpuState, irq: int) -> int:
-        """DS = 1: group bit 1 = Group 1 NS, 0 = Group 0 (IGRPMODR is RAZ)."""
+        """DS = 1: group bit 1 = Group 1 NS, 0 = Group 0 (IGRPMODR is RAZ).
+        LPIs are always Group 1 NS."""
+        if irq >= LPI_INTID_START:
+            return G1NS
         if irq < GIC_INTERNAL:
             return G1NS if cs.igroupr0 >> irq & 1 else G0
         return G1NS if self.d_group >> irq & 1 else G0
@@ -740,7 +768,12 @@ class GicV3:
             cs.ap0r0 |= bit
         else:
             cs.ap1r0 |= bit
-        if irq < GIC_INTERNAL:
+        if irq >= LPI_INTID_START:
+            # No active state: acknowledging clears pending (in the set and the
+            # pending table), QEMU icc_activate_irq -> gicv3_redist_lpi_pending(0).
+            self._lpi_set_pending(cs, irq, False)
+            self._update_cpu(cs)
+        elif irq < GIC_INTERNAL:
             cs.iactiver0 |= 1 << irq
             cs.ipendr0 &= ~(1 << irq)
             self._update_cpu(cs)
@@ -797,13 +830,13 @@ class GicV3:
 
     def _icc_iar0_r(self, cs: CpuState) -> int:
         intid = self._hppir0_value(cs) if self._hppi_can_preempt(cs) else INTID_SPURIOUS
-        if intid < 1020:
+        if intid < 1020 or intid >= LPI_INTID_START:     # not a special INTID
             self._activate(cs, intid)
         return intid
 
     def _icc_iar1_r(self, cs: CpuState) -> int:
         intid = self._hppir1_value(cs) if self._hppi_can_preempt(cs) else INTID_SPURIOUS
-        if intid < 1020:
+        if intid < 1020 or intid >= LPI_INTID_START:     # not a special INTID
             self._activate(cs, intid)
         return intid
 
@@ -938,6 +971,139 @@ class GicV3:
                 continue
             cs.ipendr0 |= 1 << irq
             self._update_cpu(cs)
+
+    # ---- LPIs (QEMU 7.2 arm_gicv3_redist.c, with a pending set instead of rescans) ----------------
+    # Each redistributor keeps its pending LPIs in `lpi_pending` and writes
+    # every change through to its pending table in guest RAM (bit INTID % 8
+    # of byte INTID / 8 at PENDBASER.PA), so RAM always shows the state the
+    # architecture says it holds. The config byte is read from the property
+    # table (PROPBASER.PA + INTID - 8192) when an LPI becomes pending and
+    # again on INV/INVALL/EnableLPIs (what QEMU's rescans pick up); the
+    # pending table itself is read only when EnableLPIs is written with 1.
+    # A table address outside RAM is a logged guest error: a config byte
+    # reads as 0 (disabled), a pending bit that cannot be written is dropped.
+    def _table_read(self, cs: CpuState, addr: int, length: int, what: str) -> bytes | None:
+        ram = self.ram
+        if ram is None or not ram.contains(addr, length):
+            self.guest_error(f"GICv3: LPI {what} outside RAM", cpu=cs.index, addr=addr, length=length)
+            return None
+        return ram.read(addr, length)
+
+    @staticmethod
+    def lpi_limit(cs: CpuState) -> int:
+        """One past the highest LPI INTID the redistributor accepts:
+        2^(min(PROPBASER.IDbits, GICD_TYPER.IDbits) + 1)."""
+        return 1 << (min(cs.propbaser & PROPBASER_IDBITS_MASK, GICD_TYPER_IDBITS) + 1)
+
+    def _lpi_read_cfg(self, cs: CpuState, irq: int) -> int:
+        data = self._table_read(cs, (cs.propbaser & PROPBASER_PA_MASK) + irq - LPI_INTID_START, 1,
+                                "property table entry")
+        return 0 if data is None else data[0]
+
+    def _lpi_write_pending_bit(self, cs: CpuState, irq: int, level: bool) -> bool:
+        addr = (cs.pendbaser & PENDBASER_PA_MASK) + irq // 8
+        data = self._table_read(cs, addr, 1, "pending table byte")
+        if data is None:
+            return False
+        bit = 1 << (irq & 7)
+        self.ram.write(addr, bytes([data[0] | bit if level else data[0] & ~bit]))
+        return True
+
+    def _lpi_recompute(self, cs: CpuState) -> None:
+        """Highest-priority enabled pending LPI from the set (lowest INTID on a tie)."""
+        best_prio, best_irq = 0xFF, INTID_SPURIOUS
+        cfg = cs.lpi_cfg
+        for irq in cs.lpi_pending:
+            c = cfg[irq]
+            if c & LPI_CFG_ENABLE:
+                p = c & LPI_PRIORITY_MASK
+                if p < best_prio or (p == best_prio and irq < best_irq):
+                    best_prio, best_irq = p, irq
+        cs.hpplpi_prio, cs.hpplpi_irq = best_prio, best_irq
+
+    def _lpi_set_pending(self, cs: CpuState, irq: int, level: bool) -> None:
+        """Make one LPI pending / not pending (QEMU gicv3_redist_lpi_pending);
+        the caller re-evaluates the CPU interface."""
+        if level:
+            if irq in cs.lpi_pending or not self._lpi_write_pending_bit(cs, irq, True):
+                return
+            c = self._lpi_read_cfg(cs, irq)
+            cs.lpi_pending.add(irq)
+            cs.lpi_cfg[irq] = c
+            p = c & LPI_PRIORITY_MASK
+            if c & LPI_CFG_ENABLE and (p < cs.hpplpi_prio
+                                       or (p == cs.hpplpi_prio and irq < cs.hpplpi_irq)):
+                cs.hpplpi_prio, cs.hpplpi_irq = p, irq
+        else:
+            if irq not in cs.lpi_pending:
+                return
+            cs.lpi_pending.discard(irq)
+            del cs.lpi_cfg[irq]
+            self._lpi_write_pending_bit(cs, irq, False)
+            if irq == cs.hpplpi_irq:
+                self._lpi_recompute(cs)
+
+    def lpi_process(self, cpu_index: int, irq: int, level: bool) -> None:
+        """An LPI from the ITS (QEMU gicv3_redist_process_lpi): set or clear
+        its pending state on one redistributor; ignored unless EnableLPIs and
+        the INTID is within PROPBASER.IDbits."""
+        cs = self.cpus[cpu_index]
+        if not cs.gicr_ctlr & GICR_CTLR_ENABLE_LPIS or not LPI_INTID_START <= irq < self.lpi_limit(cs):
+            return
+        self._lpi_set_pending(cs, irq, level)
+        self._update_cpu(cs)
+
+    def _lpi_load_pending_table(self, cs: CpuState) -> None:
+        """EnableLPIs written with 1: the pending table's LPI bits become the
+        pending set, with their config bytes read afresh."""
+        limit = self.lpi_limit(cs)
+        pending: set[int] = set()
+        if limit > LPI_INTID_START:
+            start = LPI_INTID_START // 8
+            data = self._table_read(cs, (cs.pendbaser & PENDBASER_PA_MASK) + start,
+                                    limit // 8 - start, "pending table")
+            if data is not None:
+                for i, b in enumerate(data):
+                    if b:
+                        base = (start + i) * 8
+                        pending.update(base + k for k in range(8) if b >> k & 1)
+        cs.lpi_pending = pending
+        cs.lpi_cfg = {irq: self._lpi_read_cfg(cs, irq) for irq in sorted(pending)}
+        self._lpi_recompute(cs)
+
+    def lpi_inv(self, cpu_index: int, irq: int | None = None) -> None:
+        """INV (one LPI) / INVALL (irq None): re-read the config of pending
+        LPIs (QEMU gicv3_redist_inv_lpi / gicv3_redist_update_lpi: only with
+        EnableLPIs)."""
+        cs = self.cpus[cpu_index]
+        if not cs.gicr_ctlr & GICR_CTLR_ENABLE_LPIS:
+            return
+        for i in ([irq] if irq is not None else sorted(cs.lpi_pending)):
+            if i in cs.lpi_pending:
+                cs.lpi_cfg[i] = self._lpi_read_cfg(cs, i)
+        self._lpi_recompute(cs)
+        self._update_cpu(cs)
+
+    def lpi_move(self, src_index: int, dst_index: int, irq: int | None = None) -> None:
+        """MOVI (one LPI) / MOVALL (irq None): pending state moves from one
+        redistributor to another (QEMU gicv3_redist_mov_lpi/_movall_lpis:
+        nothing unless both have EnableLPIs)."""
+        src, dst = self.cpus[src_index], self.cpus[dst_index]
+        if src is dst or not (src.gicr_ctlr & dst.gicr_ctlr & GICR_CTLR_ENABLE_LPIS):
+            return
+        moving = sorted(src.lpi_pending) if irq is None else \
+            ([irq] if irq in src.lpi_pending else [])
+        dst_limit = self.lpi_limit(dst)
+        for i in moving:
+            self._lpi_set_pending(src, i, False)
+            if i < dst_limit:
+                self._lpi_set_pending(dst, i, True)
+        self._update_cpu(src)
+        self._update_cpu(dst)
+
+    def lpi_pending(self, cpu_index: int) -> list[int]:
+        """The pending LPIs of one redistributor (sorted; host/test view)."""
+        return sorted(self._cpu(cpu_index).lpi_pending)
 
     # ---- shared MMIO handlers -------------------------------------------------------------------------
     def _raz(self, cs, rel: int, size: int) -> int:
@@ -1083,6 +1249,9 @@ class GicV3:
     def _gicr_ctlr_w(self, cs, rel, size, v):
         if v & GICR_CTLR_ENABLE_LPIS:
             cs.gicr_ctlr |= GICR_CTLR_ENABLE_LPIS
+            # QEMU gicv3_redist_update_lpi: pending-table bits set by the
+            # guest before (or while disabled) become pending LPIs.
+            self._lpi_load_pending_table(cs)
         else:
             cs.gicr_ctlr &= ~GICR_CTLR_ENABLE_LPIS
         self._update_cpu(cs)
@@ -1200,6 +1369,7 @@ class GicV3:
         for cs in self.cpus:
             r = {k: getattr(cs, k) for k in CpuState.REDIST_FIELDS}
             r["priority"] = list(cs.ipriority)
+            r["lpis"] = [[i, cs.lpi_cfg[i]] for i in sorted(cs.lpi_pending)]
             redist.append(r)
             cpuif.append({k: getattr(cs, k) for k in CpuState.CPUIF_FIELDS})
         return section("gicv3", self.STATE_VERSION, num_irq=NUM_IRQ, ncpus=len(self.cpus),
@@ -1257,7 +1427,17 @@ class GicV3:
                 rv = {k: num(r[k], 64 if k.endswith("baser") else 32, f"redist[{i}].{k}")
                       for k in CpuState.REDIST_FIELDS}
                 cv = {k: num(c[k], 32, f"cpuif[{i}].{k}") for k in CpuState.CPUIF_FIELDS}
-                per_cpu.append((rv, byte_list(r["priority"], GIC_INTERNAL, f"redist[{i}].priority"), cv))
+                lpis = r.get("lpis", [])               # absent in snapshots without LPIs
+                if not isinstance(lpis, list) or not all(isinstance(e, list) and len(e) == 2
+                                                         for e in lpis):
+                    raise ConfigError(f"snapshot: GICv3 field redist[{i}].lpis is not a pair list")
+                lpi = {}
+                for irq, c in lpis:
+                    if num(irq, 16, f"redist[{i}].lpis") < LPI_INTID_START:
+                        raise ConfigError(f"snapshot: GICv3 field redist[{i}].lpis has INTID {irq}")
+                    lpi[irq] = num(c, 8, f"redist[{i}].lpis")
+                per_cpu.append((rv, byte_list(r["priority"], GIC_INTERNAL, f"redist[{i}].priority"),
+                                cv, lpi))
         except KeyError as e:
             raise ConfigError(f"snapshot: GICv3 state lacks field {e}") from None
         self.d_ctlr = (ctlr & GICD_CTLR_WRITABLE) | GICD_CTLR_RESET
@@ -1266,10 +1446,12 @@ class GicV3:
         self.d_level, self.d_edge = bm["level"], bm["edge_trigger"]
         self.d_prio[:] = prio
         self.d_irouter[:] = irouter
-        for cs, (rv, p, cv) in zip(self.cpus, per_cpu):
+        for cs, (rv, p, cv, lpi) in zip(self.cpus, per_cpu):
             for k, v in rv.items():
                 setattr(cs, k, v)
             cs.ipriority[:] = p
+            cs.lpi_pending, cs.lpi_cfg = set(lpi), dict(lpi)
+            self._lpi_recompute(cs)
             for k, v in cv.items():
                 setattr(cs, k, v)
         self._retarget_all()

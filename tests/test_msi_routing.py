@@ -1,0 +1,274 @@
+"""Host-side GSI routing and irqfds (vmachine/intc/msi_routing.py) on virt
+(GICv3 + ITS, guest tables set up by driving the ITS as tests/test_its.py
+does) and pseries (XICS)."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from test_its import ITT, LPI, Rig
+
+from vmachine import create_machine
+from vmachine.cpu.base import CpuState
+from vmachine.errors import DeviceError
+from vmachine.intc.xics import IcpState
+from vmachine.intc.msi_routing import GsiRouting, IrqchipRoute, MsiRoute
+
+GICD_ISPENDR = 0x200
+B_SELF = 0x1400_0000                        # aarch64 "b ."
+
+
+def virt_rig(smp=2):
+    """A real virt machine, with test_its.Rig's helpers bound to its GIC and ITS."""
+    m = create_machine("virt,gic-version=3", smp=smp)
+    r = Rig.__new__(Rig)
+    r.errors, r.events = [], []
+    r.ram, r.g, r.its, r.n, r.wptr = m.ram, m.board.gic, m.board.its, smp, 0
+    win = r.g.mmio_windows()
+    r.dist, r.redist = win[0][3], win[1][3]
+    r.sys = [r.g.sysregs(i) for i in range(smp)]
+    r.setup_cpus()
+    r.setup_its()
+    return m, r
+
+
+def spi_pending(r, intid):
+    return r.dist.mmio_read(0, GICD_ISPENDR + 4 * (intid // 32), 4) >> (intid % 32) & 1
+
+
+@pytest.fixture
+def virt():
+    m, r = virt_rig()
+    r.full(dev=1, ev=0, intid=LPI + 5, cpu=1)         # (dev 1, ev 0) -> LPI 8197 on vCPU 1
+    rt = GsiRouting(m)
+    yield m, r, rt
+    rt.close()
+
+
+# ---- the table ---------------------------------------------------------------------------------
+def test_irqchip_and_msi_routes_on_virt(virt):
+    m, r, rt = virt
+    rt.set_routing([IrqchipRoute(5, 10), MsiRoute(6, r.its.doorbell, 0, 1)])
+    rt.irq_line(5, 1)                                  # SPI 10 = INTID 42 (level at reset)
+    assert spi_pending(r, 42)
+    rt.irq_line(5, 0)
+    assert not spi_pending(r, 42)
+    rt.irq_line(6, 0)                                  # MSI route: level 0 is ignored
+    assert r.g.lpi_pending(1) == []
+    rt.irq_line(6, 1)
+    assert r.g.lpi_pending(1) == [LPI + 5]
+    r.dev_ev(0x04, 1, 0)                               # CLEAR
+    rt.signal(6)
+    assert r.g.lpi_pending(1) == [LPI + 5] and r.g.lpi_pending(0) == []
+    with pytest.raises(DeviceError) as e:
+        rt.signal(5)
+    assert e.value.errno_name == "EINVAL"
+    with pytest.raises(DeviceError) as e:
+        rt.irq_line(7, 1)
+    assert e.value.errno_name == "ENOENT"
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 1, 1)])   # event 1 unmapped: the ITS's error
+    with pytest.raises(DeviceError) as e:
+        rt.signal(6)
+    assert e.value.errno_name == "ENOENT"
+
+
+@pytest.mark.parametrize("bad", [
+    [IrqchipRoute(1, 2), IrqchipRoute(1, 3)],          # one irqchip: a GSI at most once
+    [IrqchipRoute(1, 2), MsiRoute(1, 0, 0)],           # an MSI GSI has no other entry
+    [IrqchipRoute(4096, 2)],                           # KVM_MAX_IRQ_ROUTES
+    [IrqchipRoute(1, 256)],                            # SPIs 0..255
+    [MsiRoute(1, 0, 1 << 32)],
+    ["not a route"],
+])
+def test_set_routing_validates_everything_and_is_atomic(virt, bad):
+    m, r, rt = virt
+    good = [IrqchipRoute(5, 10)]
+    rt.set_routing(good)
+    with pytest.raises(DeviceError) as e:
+        rt.set_routing([IrqchipRoute(9, 9)] + bad)
+    assert e.value.errno_name == "EINVAL"
+    assert rt.routes() == good                         # the old table, whole
+
+
+# ---- translate-once vs route-every-time ----------------------------------------------------------
+def test_translate_once_and_route_every_time_are_equivalent():
+    states = []
+    for once in (False, True):
+        m, r = virt_rig()
+        r.full(dev=1, ev=0, intid=LPI + 5, cpu=1)
+        r.full(dev=2, ev=3, intid=LPI + 9, cpu=0, prio=0x80)
+        rt = GsiRouting(m)
+        rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1), MsiRoute(7, r.its.doorbell, 3, 2)])
+        a, b = rt.irqfd(6, translate_once=once), rt.irqfd(7, translate_once=once)
+        if once:
+            assert a.target == (LPI + 5, 1) and b.target == (LPI + 9, 0)
+        for fd in (a, b, a):
+            fd.trigger()
+        assert rt.drain() == 3 and not a.errors and not b.errors
+        iar = [r.sr(0, "ICC_IAR1_EL1"), r.sr(1, "ICC_IAR1_EL1")]
+        b.fire()
+        states.append((iar, r.g.lpi_pending(0), r.g.lpi_pending(1), bytes(m.ram.buf[0x10_0000:0x30_0000]),
+                       r.g.save_state()))
+        rt.close()
+    assert states[0][0] == [LPI + 9, LPI + 5]
+    assert states[0] == states[1]
+
+
+# ---- remap after translate -----------------------------------------------------------------------
+def test_pre_translated_trigger_detects_discard_movi_and_mapd_unmap(virt):
+    m, r, rt = virt
+    r.mapc(0, 0)
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
+    fd = rt.irqfd(6, translate_once=True)
+    assert fd.target == (LPI + 5, 1)
+    fd.fire()
+    assert r.g.lpi_pending(1) == [LPI + 5]
+    r.dev_ev(0x04, 1, 0)                               # CLEAR
+    r.dev_ev(0x01, 1, 0, 0)                            # MOVI to collection 0 (vCPU 0)
+    with pytest.raises(DeviceError) as e:
+        fd.fire()
+    assert e.value.errno_name == "ESTALE" and "remapped" in str(e.value)
+    assert r.g.lpi_pending(0) == [] and r.g.lpi_pending(1) == []
+    assert fd.rebind() == (LPI + 5, 0)                 # follows the move
+    fd.fire()
+    assert r.g.lpi_pending(0) == [LPI + 5]
+    r.dev_ev(0x0F, 1, 0)                               # DISCARD
+    assert r.g.lpi_pending(0) == []
+    fd.trigger()                                       # a queued delivery: logged, not raised
+    rt.drain()
+    assert [x.errno_name for x in fd.errors] == ["ENOENT"] and "no longer mapped" in str(fd.errors[0])
+    assert r.g.lpi_pending(0) == []
+    assert any(e.what == "irqfd error" for e in m.trace.events)
+    r.mapti(1, 0, LPI + 6, 0)                          # re-mapped elsewhere: still stale
+    with pytest.raises(DeviceError, match="ESTALE"):
+        fd.fire()
+    fd.rebind()
+    r.mapd(1, 4, ITT, v=0)                             # MAPD V=0
+    with pytest.raises(DeviceError, match="ENOENT"):
+        fd.fire()
+    assert r.g.lpi_pending(0) == [] and r.g.lpi_pending(1) == []
+
+
+def test_new_routing_table_rebinds_a_translate_once_irqfd(virt):
+    m, r, rt = virt
+    r.full(dev=2, ev=1, intid=LPI + 7, cpu=0)
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
+    fd = rt.irqfd(6, translate_once=True)
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 1, 2)])
+    fd.fire()
+    assert fd.target == (LPI + 7, 0) and r.g.lpi_pending(0) == [LPI + 7]
+    rt.set_routing([IrqchipRoute(5, 1)])
+    with pytest.raises(DeviceError, match="EINVAL"):
+        rt.irqfd(5, translate_once=True)               # not an MSI route
+
+
+# ---- threads and the round boundary --------------------------------------------------------------
+def looping_virt():
+    m, r = virt_rig(smp=1)
+    r.full(dev=1, ev=0, intid=LPI + 5, cpu=0)
+    cpu = m.cpus[0]
+    m.ram.write(cpu.pc, B_SELF.to_bytes(4, "little"))
+    cpu.state = CpuState.RUNNING                        # IRQs masked at reset: it keeps looping
+    rt = GsiRouting(m)
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
+    return m, r, rt
+
+
+def test_trigger_from_another_thread_is_delivered_at_the_next_round_boundary():
+    m, r, rt = looping_virt()
+    fd = rt.irqfd(6)
+    seen = []
+
+    def until(mm):
+        rnd = mm.insns // mm.quantum
+        seen.append((rnd, r.g.lpi_pending(0)))
+        if rnd == 3:                                   # queued from a host thread, during round 3's end
+            t = threading.Thread(target=fd.trigger)
+            t.start()
+            t.join()
+            assert rt.pending() == 1 and r.g.lpi_pending(0) == []
+        return rnd == 6
+
+    m.run(until=until, max_insns=10 * m.quantum)
+    assert seen == [(1, []), (2, []), (3, []), (4, [LPI + 5]), (5, [LPI + 5]), (6, [LPI + 5])]
+    assert not fd.errors and rt.pending() == 0
+
+
+def test_asynchronous_trigger_lands_on_a_round_boundary():
+    m, r, rt = looping_virt()
+    fd = rt.irqfd(6, translate_once=True)
+    hits = []
+    orig = r.g.lpi_process
+
+    def spy(cpu, irq, level):
+        hits.append(m.insns)
+        orig(cpu, irq, level)
+    r.g.lpi_process = spy
+    go = threading.Event()
+    t = threading.Thread(target=lambda: (go.wait(), fd.trigger()))
+    t.start()
+    res = m.run(until=lambda mm: go.set() or bool(r.g.lpi_pending(0)), max_insns=100_000 * m.quantum)
+    t.join()
+    assert res.reason == "event" and r.g.lpi_pending(0) == [LPI + 5] and r.g.irq_level(0)
+    # When it lands depends on the host; where it lands does not: between rounds.
+    assert len(hits) == 1 and hits[0] % m.quantum == 0
+    rt.close()
+    assert rt.drain not in m.round_hooks
+
+
+# ---- resample -----------------------------------------------------------------------------------
+def test_resample_asserts_until_ack_then_calls_back(virt):
+    m, r, rt = virt
+    r.dist.mmio_write(0, 0x84, 4, 1 << (43 - 32))      # IGROUPR1: INTID 43 in Group 1
+    r.dist.mmio_write(0, 0x104, 4, 1 << (43 - 32))     # ISENABLER1
+    calls = []
+    rt.set_routing([IrqchipRoute(7, 11), MsiRoute(6, r.its.doorbell, 0, 1)])
+    fd = rt.irqfd(7, resample=True, on_resample=lambda: calls.append(spi_pending(r, 43)))
+    fd.trigger()
+    rt.drain()
+    assert spi_pending(r, 43) and fd.asserted
+    assert r.sr(0, "ICC_IAR1_EL1") == 43
+    r.sw(0, "ICC_EOIR1_EL1", 43)                       # EOI: no notifier, the line stays high
+    assert spi_pending(r, 43) and calls == []
+    fd.ack()
+    rt.drain()
+    assert calls == [0] and not spi_pending(r, 43) and not fd.asserted
+    # a plain irqfd on the same level SPI is a pulse: nothing stays pending
+    plain = rt.irqfd(7)
+    plain.fire()
+    assert not spi_pending(r, 43)
+    with pytest.raises(DeviceError, match="EINVAL"):
+        rt.irqfd(6, resample=True)                     # MSI route
+    with pytest.raises(DeviceError, match="EINVAL"):
+        plain.ack()
+    fd.fire()
+    fd.close()                                         # deassign lowers the line
+    assert not spi_pending(r, 43)
+    fd.trigger()
+    assert rt.pending() == 0
+
+
+# ---- pseries -------------------------------------------------------------------------------------
+def test_pseries_xics_msi_and_irqchip_routes():
+    m = create_machine("pseries", smp=1)
+    xics = m.board.intc.xics
+    word = 0 | 5 << 32                                 # server 0, priority 5
+    xics.set_sources(0x1100, [word])                   # vty: MSI
+    xics.set_sources(0x1200, [word | 1 << 40])         # PCI INTA: LSI
+    xics.set_icp_state(0, IcpState(0xFF << 24, 0xFF, 0xFF))   # CPPR 0xff: accept everything
+    rt = GsiRouting(m)
+    rt.set_routing([MsiRoute(3, 0, 0x1100), IrqchipRoute(4, 0x1200)])
+    fd = rt.irqfd(3, translate_once=True)
+    assert fd.target == (0x1100, -1)
+    fd.trigger()
+    rt.drain()
+    assert not fd.errors and xics.get_icp_state(0).xirr & 0xFF_FFFF == 0x1100
+    rt.irq_line(4, 1)
+    assert 0x1200 in m.board.lines_high
+    rt.irq_line(4, 0)
+    assert 0x1200 not in m.board.lines_high
+    rt.set_routing([MsiRoute(3, 0, 0x5000)])           # no such source: XICS's error
+    with pytest.raises(DeviceError, match="ENOENT"):
+        rt.signal(3)
+    rt.close()
