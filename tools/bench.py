@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE/GICv3 interrupts.
+"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE/GICv3/ITS interrupts.
 
     python tools/bench.py [--quick] [--markdown] [--only 1,2,...]
 
@@ -39,6 +39,17 @@ Sections (each side by side in one run):
      vCPUs: host time of run() (vmachine) or of the whole process (QEMU) with
      N broadcasts minus the same with 0 (bring-up of every vCPU is in both),
      divided by N.
+  9. GICv3 ITS LPIs on virt,gic-version=3 (guests/aarch64/its_bench.c,
+     `bench_iters`, `bench_events`, `bench_host` patched): (a) LPI round trips
+     per second (GITS_TRANSLATER store of EventID 0, DeviceID 0 -> IRQ ->
+     ICC_IAR1_EL1 LPI 8192 -> ICC_EOIR1_EL1), measured as in 6 (vmachine
+     in-process vs QEMU whole process at the same N, plus QEMU at a large N);
+     (b) flatness: the vmachine figure with 16 vs 65,536 extra events mapped
+     by the guest before the timed loop; (c) host-injected MSIs through
+     GsiRouting + IrqFd (translate-once vs route-every-time) on an its_bench
+     machine stopped after set-up: fire() calls per second back to back, the
+     pending LPIs they leave, then one fire() per round until the guest has
+     acknowledged a fixed number of LPIs.
 
 Host time (time.perf_counter) is used here only; vmachine itself never reads it.
 """
@@ -684,6 +695,125 @@ def bench_gic(args, tmp: Path) -> dict:
     return res
 
 
+# ---------------------------------------------------------------- 9. GICv3 ITS LPIs
+QEMU_ITS_BIG = 100_000                    # a QEMU-sized LPI run, for reference
+ITS_EVENT_COUNTS = (16, 65_536)
+ITS_HOST_FIRES = 20_000                   # back-to-back fire() calls per mode (guest stopped)
+ITS_HOST_ACKS = 2_000                     # host MSIs the guest must take and acknowledge
+LPI0 = 8192
+
+
+class ItsBenchGuest:
+    """guests/aarch64/its_bench.c with bench_iters / bench_events / bench_host patched."""
+    SYMS = ("bench_iters", "bench_events", "bench_host")
+
+    def __init__(self, tmpdir: Path):
+        self.elf = build_guest("aarch64", "its_bench")
+        syms = elf_symbols(self.elf, list(self.SYMS))
+        self.off = {k: elf_vaddr_bytes(self.elf, a, 8)[0] for k, a in syms.items()}
+        self.tmpdir = tmpdir
+        self._copies: dict[tuple[int, int, int], Path] = {}
+
+    def with_counts(self, iters: int, events: int = 16, host: int = 0) -> Path:
+        key = (iters, events, host)
+        if key not in self._copies:
+            data = bytearray(self.elf.read_bytes())
+            for sym, v in zip(self.SYMS, key):
+                data[self.off[sym]:self.off[sym] + 8] = struct.pack("<Q", v)
+            p = self.tmpdir / f"aarch64-its_bench-{iters}-{events}-{host}.elf"
+            p.write_bytes(data)
+            self._copies[key] = p
+        return self._copies[key]
+
+    @staticmethod
+    def expect(iters: int, events: int = 16) -> str:
+        return (f"ok its bench {events} extra events mapped on device 1\n"
+                f"ok its bench {iters} round trips\n")
+
+
+def vm_its_run(g: ItsBenchGuest, iters: int, events: int = 16) -> float:
+    """create_machine + run() of its_bench; returns run() time only."""
+    m = create_machine(BOARD["aarch64"], kernel=str(g.with_counts(iters, events)))
+    dt, r = timed(lambda: m.run(wall_seconds=300))
+    if r.reason != "poweroff" or g.expect(iters, events) not in m.console_text \
+            or "not ok" in m.console_text:
+        raise RuntimeError(f"vmachine its_bench {iters}/{events}: {r.describe()}\n{m.console_text[-400:]}")
+    return dt
+
+
+def qemu_its_run(g: ItsBenchGuest, iters: int) -> float:
+    return run_process(qemu_cmd("aarch64", g.with_counts(iters)), g.expect(iters), timeout=180)
+
+
+def its_host_msis(g: ItsBenchGuest, translate_once: bool) -> dict:
+    """Host-injected MSIs through GsiRouting/IrqFd on an its_bench machine
+    stopped after its set-up (MSI route: GITS_TRANSLATER, data 0, DeviceID 0
+    -> LPI 8192 on vCPU 0)."""
+    from vmachine.intc.msi_routing import GsiRouting, MsiRoute
+    m = create_machine(BOARD["aarch64"], kernel=str(g.with_counts(0, 16, ITS_HOST_ACKS)))
+    r = m.run(wall_seconds=60, until=lambda mm: "waiting for host msis" in mm.console_text)
+    if r.reason != "event" or "not ok" in m.console_text:
+        raise RuntimeError(f"its_bench host set-up: {r.describe()}\n{m.console_text[-400:]}")
+    gic, its = m.board.gic, m.board.its
+    rt = GsiRouting(m)
+    rt.set_routing([MsiRoute(1, its.doorbell, 0, 0)])
+    fd = rt.irqfd(1, translate_once=translate_once)
+    assert gic.lpi_pending(0) == []
+    # (1) fire() back to back, the guest stopped: one pending latch
+    k = ITS_HOST_FIRES
+    dt, _ = timed(lambda: [fd.fire() for _ in range(k)])
+    pending_after = gic.lpi_pending(0)
+    res = {"fires": k, "fire_per_s": k / dt, "fire_us": dt / k * 1e6, "pending_after": len(pending_after),
+           "pending_ok": pending_after == [LPI0]}
+    # (2) one fire() per round boundary until the guest has acknowledged ITS_HOST_ACKS
+    fired = [0]
+
+    def hook():
+        fd.fire()
+        fired[0] += 1
+    m.round_hooks.append(hook)
+    dt2, r2 = timed(lambda: m.run(wall_seconds=300))
+    m.round_hooks.remove(hook)
+    acked_line = f"ok its bench {ITS_HOST_ACKS} host lpis acked\n"
+    if r2.reason != "poweroff" or acked_line not in m.console_text or "not ok" in m.console_text:
+        raise RuntimeError(f"its_bench host msis: {r2.describe()}\n{m.console_text[-400:]}")
+    res.update(acked=ITS_HOST_ACKS, round_fires=fired[0], run_s=dt2, acked_per_s=ITS_HOST_ACKS / dt2,
+               errors=len(fd.errors))
+    rt.close()
+    return res
+
+
+def bench_its(args, tmp: Path) -> dict:
+    g = ItsBenchGuest(tmp)
+    reps = 1 if args.quick else 3
+    # (a) LPI round trips, -smp 1, 16 extra events
+    vm_its_run(g, 100)                                       # warm-up
+    t0 = min(vm_its_run(g, 0) for _ in range(reps))
+    n = calibrate(lambda k: max(vm_its_run(g, k) - t0, 1e-6), 0.6 if args.quick else 1.5, 200)
+    tn = min(vm_its_run(g, n) for _ in range(reps))
+    res: dict[str, object] = {"n": n, "vm_boot_s": t0, "vm": n / max(tn - t0, 1e-9)}
+    if QEMU["aarch64"]:
+        qreps = 3 if args.quick else 5
+        q0 = statistics.median(qemu_its_run(g, 0) for _ in range(qreps))
+        qn = statistics.median(qemu_its_run(g, n) for _ in range(qreps))
+        res["qemu"] = n / (qn - q0) if qn > q0 else None     # None: lost in process noise
+        big = max(QEMU_ITS_BIG, n)
+        qb = statistics.median(qemu_its_run(g, big) for _ in range(reps))
+        res["qemu_big"], res["qemu_big_n"] = (big / (qb - q0) if qb > q0 else None), big
+    # (b) flatness: the same N with 16 or 65,536 extra mapped events; interleaved rounds
+    flat = {c: {"run": [], "run0": []} for c in ITS_EVENT_COUNTS}
+    for _ in range(reps):
+        for c in ITS_EVENT_COUNTS:
+            flat[c]["run0"].append(vm_its_run(g, 0, c))
+            flat[c]["run"].append(vm_its_run(g, n, c))
+    res["flat"] = [{"events": c, "boot_s": min(f["run0"]),
+                    "vm": n / max(min(f["run"]) - min(f["run0"]), 1e-9)} for c, f in flat.items()]
+    # (c) host-injected MSIs: translate-once vs route-every-time IrqFd
+    res["host"] = {mode: its_host_msis(g, mode == "translate-once")
+                   for mode in ("route-every-time", "translate-once")}
+    return res
+
+
 # ---------------------------------------------------------------- output
 def fmt(v: object, spec: str = ".0f") -> str:
     return "n/a" if v is None else format(v, spec)
@@ -804,6 +934,41 @@ def tables(r: dict) -> list[tuple[str, list[str], list[list[str]], list[str]]]:
                      f"broadcasts - time with 0) / N, host time around run() (vmachine, {x['bcast_reps']} "
                      f"each) or the whole process (QEMU, {x['bcast_qreps']}); the 0-broadcast runs "
                      "start and initialise every vCPU too"]))
+    if "its" in r:
+        x = r["its"]
+        out.append(("9a. GICv3 ITS LPI round trips per second (guests/aarch64/its_bench.c)",
+                    ["board", "vmachine run()", "QEMU 7.2, same N", f"QEMU 7.2, N = {x.get('qemu_big_n', QEMU_ITS_BIG):,}",
+                     "vmachine / QEMU (same N)"],
+                    [["virt,gic-version=3", fmt(x["vm"]), fmt(x.get("qemu")), fmt(x.get("qemu_big")),
+                      pct(x["vm"], x.get("qemu"))]],
+                    [f"N = {x['n']:,} round trips (32-bit store of EventID 0 to GITS_TRANSLATER, DeviceID 0 "
+                     f"-> LPI 8192 -> IRQ -> ICC_IAR1_EL1, ICC_EOIR1_EL1), -smp 1; the 0-round-trip run "
+                     f"subtracted (vmachine run() {x['vm_boot_s']:.3f} s, best of runs; QEMU: whole "
+                     "processes, median of runs)"]))
+        base = x["flat"][0]["vm"]
+        out.append(("9b. ITS flatness: vmachine LPI round trips per second with extra mapped events",
+                    ["extra mapped events (ITEs)", "0-round-trip run() incl. mapping (s)", "round trips / s",
+                     "% of 16 events"],
+                    [[f"{f['events']:,}", fmt(f["boot_s"], ".3f"), fmt(f["vm"]), pct(f["vm"], base)]
+                     for f in x["flat"]],
+                    [f"same N = {x['n']:,}; the guest maps the extra events on device 1 (MAPD + MAPTI in "
+                     "batches of 64 per CWRITER write, LPIs 8193.. disabled) before the timed loop; "
+                     "(run with N - run with 0, same event count), best of runs"]))
+        rows = []
+        for mode, h in x["host"].items():
+            rows.append([mode, f"{h['fires']:,}", fmt(h["fire_per_s"]), fmt(h["fire_us"], ".2f"),
+                         f"{h['pending_after']} ({'LPI 8192' if h['pending_ok'] else 'unexpected'})",
+                         f"{h['acked']:,}", f"{h['round_fires']:,}", fmt(h["acked_per_s"]), str(h["errors"])])
+        out.append(("9c. Host-injected MSIs on vmachine: IrqFd translate-once vs route-every-time",
+                    ["IrqFd mode", "fire() calls, guest stopped", "fire() / s", "µs / fire()",
+                     "LPIs pending after them", "LPIs acked by the guest", "fire() calls (one per round)",
+                     "acked LPIs / s (run())", "errors"],
+                    rows,
+                    ["its_bench with bench_host patched, stopped (run(until=...)) after its ITS set-up; "
+                     "GsiRouting with one MsiRoute (GITS_TRANSLATER, data 0, DeviceID 0 -> LPI 8192, "
+                     "vCPU 0); fire() back to back coalesces into one pending LPI; then a round hook "
+                     "fires once per round boundary and run() lasts until the guest has acknowledged "
+                     f"{ITS_HOST_ACKS:,} LPIs (IAR1 + EOIR1) and powered off"]))
     return out
 
 
@@ -838,7 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repetitions")
     ap.add_argument("--markdown", action="store_true", help="print Markdown tables (BENCHMARKS.md)")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8", help="sections to run, e.g. 1,3")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="sections to run, e.g. 1,3")
     args = ap.parse_args(argv)
     only = {int(s) for s in args.only.split(",") if s}
     for arch, q in QEMU.items():
@@ -853,12 +1018,13 @@ def main(argv: list[str] | None = None) -> int:
         for a in ("ppc64", "aarch64"):
             build_guest(a, "hello"), build_guest(a, "smp")
         build_guest("ppc64", "xics_bench"), build_guest("ppc64", "xive_bench")
-        build_guest("aarch64", "gic_bench")
+        build_guest("aarch64", "gic_bench"), build_guest("aarch64", "its_bench")
         steps = [(1, "loop", lambda: bench_loop(args, lgs)), (2, "mmio", lambda: bench_mmio(args)),
                  (3, "boot", lambda: bench_boot(args)), (4, "cli", lambda: bench_cli(args)),
                  (5, "smp", lambda: bench_smp(args)), (6, "xics", lambda: bench_xics(args, Path(tmp))),
                  (7, "xive", lambda: bench_xive(args, Path(tmp))),
-                 (8, "gic", lambda: bench_gic(args, Path(tmp)))]
+                 (8, "gic", lambda: bench_gic(args, Path(tmp))),
+                 (9, "its", lambda: bench_its(args, Path(tmp)))]
         for num, key, fn in steps:
             if num in only:
                 t = now()
