@@ -145,6 +145,9 @@ class GicV3Its:
     # ---- state -----------------------------------------------------------------------------------
     def reset(self) -> None:
         """QEMU gicv3_its_reset: disabled and quiescent, queue and tables unset."""
+        # Bumped whenever a translation may change (remapping commands, CTLR,
+        # BASER/CBASER, reset, restore): lets a pre-translated MSI skip re-checking.
+        self.mapping_generation = getattr(self, "mapping_generation", 0) + 1
         self.ctlr = CTLR_QUIESCENT
         self.cbaser = self.cwriter = self.creadr = 0
         self.baser = list(BASER_RESET)
@@ -362,8 +365,13 @@ class GicV3Its:
             self.gic.lpi_move(rd1, rd2)
         return OK, ""
 
+    # Commands that can change what a (DeviceID, EventID) translates to.
+    _REMAPPING = frozenset({CMD_MAPD, CMD_MAPC, CMD_MAPTI, CMD_MAPI, CMD_MOVI, CMD_DISCARD})
+
     def _run_command(self, dw: list[int]) -> tuple[int, str]:
         cmd = dw[0] & 0xFF
+        if cmd in self._REMAPPING:
+            self.mapping_generation += 1
         if cmd in (CMD_INT, CMD_CLEAR, CMD_DISCARD):
             return self._cmd_int_clear_discard(cmd, dw)
         if cmd == CMD_MAPD:
@@ -432,6 +440,8 @@ class GicV3Its:
         return v
 
     def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
+        if offset < TRANSLATION_FRAME and (offset < GITS_CWRITER or offset >= 0x100):
+            self.mapping_generation += 1            # CTLR, CBASER, BASER<n>: tables may move
         if offset >= TRANSLATION_FRAME:
             if size not in (2, 4) or offset % size:
                 self.guest_error("ITS: invalid translation-frame write", cpu=cpu, offset=offset,
@@ -594,6 +604,7 @@ class GicV3Its:
                        baser=list(self.baser))
 
     def load_state(self, sections: dict) -> None:
+        self.mapping_generation += 1
         from ..state import fields_of
         f = fields_of(sections, "gicv3-its", self.STATE_VERSION,
                       {"base": int, "ctlr": int, "cbaser": int, "cwriter": int, "creadr": int,

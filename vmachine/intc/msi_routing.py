@@ -117,6 +117,10 @@ class _Virt:
     def inject(self, intid: int, vcpu: int) -> None:
         self.gic.lpi_process(vcpu, intid, True)      # the direct-LPI entry point
 
+    def generation(self) -> int | None:
+        """The ITS mapping generation (None: always re-check)."""
+        return getattr(self.its, "mapping_generation", None)
+
 
 class _Pseries:
     kind = "pseries"
@@ -138,6 +142,9 @@ class _Pseries:
 
     def inject(self, intid: int, vcpu: int) -> None:
         self.board.set_irq(intid, 1)
+
+    def generation(self) -> int | None:
+        return 0                                    # a source number never remaps
 
 
 class GsiRouting:
@@ -268,6 +275,7 @@ class IrqFd:
         self.asserted = False
         self._route = None
         self._target: tuple[int, int] | None = None
+        self._generation: int | None = None
         if translate_once and resample:
             raise DeviceError("EINVAL", "irqfd: resample needs an irqchip route, translate-once an MSI route")
         if resample or translate_once:
@@ -284,6 +292,7 @@ class IrqFd:
             raise DeviceError("EINVAL", f"irqfd: translate-once on GSI {self.gsi}, which is not an MSI route")
         self._target = self.routing.backend.translate(r)
         self._route = r
+        self._generation: int | None = self.routing.backend.generation()
         return self._target
 
     @property
@@ -331,6 +340,10 @@ class IrqFd:
         r = rt.route(self.gsi)
         if r is not self._route:                        # new routing table: KVM irqfd_update
             self.rebind()
+        gen = rt.backend.generation()
+        if gen is not None and gen == self._generation:
+            rt.backend.inject(*self._target)            # nothing remapped since: no lookup
+            return
         try:
             now = rt.backend.translate(r)
         except DeviceError as e:
@@ -340,6 +353,7 @@ class IrqFd:
         if now != self._target:
             raise DeviceError("ESTALE", f"irqfd GSI {self.gsi}: MSI was remapped from "
                                         f"(INTID, vCPU) {self._target} to {now}; rebind() to follow")
+        self._generation = gen
         rt.backend.inject(*self._target)
 
     def _ack_now(self, callback: bool = True) -> None:
