@@ -108,8 +108,10 @@ class Machine:
     # ---- running ----------------------------------------------------------------------------
     def run(self, max_insns: int | None = None, wall_seconds: float | None = None,
             until: Callable[["Machine"], bool] | None = None) -> RunResult:
-        """Run until power-off, `until(machine)` is true (checked between
-        rounds), `max_insns` virtual instructions, or `wall_seconds` of host time."""
+        """Run until power-off, `until(machine)` is true, `max_insns`
+        instructions, or `wall_seconds` of host time. The three bounds are
+        checked after each round, so a call always runs at least one round
+        (test `until` yourself before calling if it may already hold)."""
         q = self.quantum
         deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
         clock = self.clock
