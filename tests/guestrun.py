@@ -43,3 +43,54 @@ def run_in_process(arch: str, name: str, smp: int = 1, **kw):
     spec = "pseries" if arch == "ppc64" else "virt,gic-version=3"
     m = create_machine(spec, kernel=str(elf), smp=smp, **kw)
     return m, m.run(max_insns=2_000_000_000)
+
+
+def assert_transcript_passes(text: str) -> None:
+    lines = text.splitlines()
+    assert any(line.startswith("ok ") for line in lines), text
+    bad = [line for line in lines if line.startswith("not ok")]
+    assert not bad, "\n".join(bad)
+
+
+def symbol_address(elf: str, name: str) -> int:
+    """A guest symbol's address (guests run at their link address)."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        assert symtab is not None, f"{elf} has no symbol table"
+        syms = symtab.get_symbol_by_name(name)
+        assert syms, f"{name} not in {elf}"
+        return syms[0]["st_value"]
+
+
+MB_HOST = 0x484F5354            # "HOST": the host harness is driving the guest
+MB_ASK, MB_DONE = 1, 2          # mailbox words: step the guest asks for / step the host did
+
+
+class MailboxHarness:
+    """Drives a host-interactive aarch64 guest (gic_host, its_host) through a
+    little-endian u32 mailbox in guest RAM: word 0 starts as the guest's magic
+    and becomes "HOST" when a harness is present."""
+
+    run_budget = 500_000_000
+
+    def __init__(self, guest: str, mailbox: str, guest_magic: int, smp: int):
+        self.elf = str(toolchain.build_guest("aarch64", guest))
+        self.mb = symbol_address(self.elf, mailbox)
+        self.m = create_machine("virt,gic-version=3", kernel=self.elf, smp=smp)
+        assert self.word(0) == guest_magic, "mailbox not where the symbol says (or not loaded)"
+        self.m.ram.write_int(self.mb, 4, MB_HOST, "little")
+
+    def word(self, i: int) -> int:
+        return self.m.ram.read_int(self.mb + 4 * i, 4, "little")
+
+    def run_until(self, pred, what: str) -> None:
+        r = self.m.run(until=lambda m: pred(), max_insns=self.m.insns + self.run_budget)
+        assert r.reason == "event", (what, r.describe(), self.m.console_text)
+
+    def wait_ask(self, k: int) -> None:
+        self.run_until(lambda: self.word(MB_ASK) == k, f"guest asking for step {k}")
+
+    def done(self, k: int) -> None:
+        self.m.ram.write_int(self.mb + 4 * MB_DONE, 4, k, "little")

@@ -20,32 +20,13 @@ import pytest
 
 from vmachine import create_machine, toolchain
 
-from guestrun import QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
+from guestrun import (QEMU, MailboxHarness, assert_transcript_passes,
+                      machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli)
 
-MB_HOST = 0x484F5354            # "HOST"
 MB_GUEST = 0x47494330           # "GIC0": gic_host.c's initial value
 MAILBOX = "gic_host_mailbox"
-MB_ASK, MB_DONE, MB_N42, MB_N43, MB_LAST, MB_OTHER, MB_TOTAL = range(1, 8)
+MB_N42, MB_N43, MB_LAST, MB_OTHER, MB_TOTAL = range(3, 8)
 EDGE_GSI, LEVEL_GSI = 10, 11    # INTID 42 (edge), 43 (level)
-RUN = 500_000_000
-
-
-def symbol_address(elf: str, name: str) -> int:
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        assert symtab is not None, f"{elf} has no symbol table"
-        syms = symtab.get_symbol_by_name(name)
-        assert syms, f"{name} not in {elf}"
-        return syms[0]["st_value"]
-
-
-def assert_transcript_passes(text: str) -> None:
-    lines = text.splitlines()
-    assert any(line.startswith("ok ") for line in lines), text
-    bad = [line for line in lines if line.startswith("not ok")]
-    assert not bad, "\n".join(bad)
 
 
 # ---- gic_host without a harness --------------------------------------------------------------
@@ -68,28 +49,11 @@ def test_gic_host_skip_matches_qemu(smp):
 
 
 # ---- gic_host with the harness ---------------------------------------------------------------
-class Harness:
+class Harness(MailboxHarness):
     def __init__(self, smp: int):
-        self.elf = str(toolchain.build_guest("aarch64", "gic_host"))
-        self.mb = symbol_address(self.elf, MAILBOX)
-        self.m = create_machine("virt,gic-version=3", kernel=self.elf, smp=smp)
+        super().__init__("gic_host", MAILBOX, MB_GUEST, smp)
         self.gic = self.m.board.gic
         assert self.gic is not None, "virt board without the GICv3 model"
-        assert self.word(0) == MB_GUEST, "mailbox not where the symbol says (or not loaded)"
-        self.m.ram.write_int(self.mb, 4, MB_HOST, "little")
-
-    def word(self, i: int) -> int:
-        return self.m.ram.read_int(self.mb + 4 * i, 4, "little")
-
-    def run_until(self, pred, what: str) -> None:
-        r = self.m.run(until=lambda m: pred(), max_insns=self.m.insns + RUN)
-        assert r.reason == "event", (what, r.describe(), self.m.console_text)
-
-    def wait_ask(self, k: int) -> None:
-        self.run_until(lambda: self.word(MB_ASK) == k, f"guest asking for step {k}")
-
-    def done(self, k: int) -> None:
-        self.m.ram.write_int(self.mb + 4 * MB_DONE, 4, k, "little")
 
     def pulse(self, gsi: int, times: int = 1) -> None:
         for _ in range(times):

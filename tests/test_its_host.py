@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import pytest
 
-from vmachine import create_machine, toolchain
+from vmachine import toolchain
 from vmachine.errors import DeviceError
 from vmachine.intc.msi_routing import GsiRouting, MsiRoute
 
-from guestrun import QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
-from test_gic_host import assert_transcript_passes, symbol_address
+from guestrun import (QEMU, MailboxHarness, assert_transcript_passes,
+                      machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli)
 
-MB_HOST = 0x484F5354            # "HOST"
 MB_GUEST = 0x49545330           # "ITS0": its_host.c's initial value
 MAILBOX = "its_host_mailbox"
-MB_ASK, MB_DONE = 1, 2
 MB_N0, MB_TOTAL, MB_LAST, MB_OTHER = 3, 7, 8, 9
 DEV = 5
-RUN = 500_000_000
 SKIP_LINE = "ok its host skipped (no host harness)\n"
 
 
@@ -45,31 +42,14 @@ def test_its_host_skip_matches_qemu(smp):
     assert q.stdout == v.stdout == SKIP_LINE.encode()
 
 
-class Harness:
+class Harness(MailboxHarness):
     def __init__(self, smp: int):
-        self.elf = str(toolchain.build_guest("aarch64", "its_host"))
-        self.mb = symbol_address(self.elf, MAILBOX)
-        self.m = create_machine("virt,gic-version=3", kernel=self.elf, smp=smp)
+        super().__init__("its_host", MAILBOX, MB_GUEST, smp)
         self.its = self.m.board.its
         assert self.its is not None, "virt board without the ITS"
-        assert self.word(0) == MB_GUEST, "mailbox not where the symbol says (or not loaded)"
-        self.m.ram.write_int(self.mb, 4, MB_HOST, "little")
-
-    def word(self, i: int) -> int:
-        return self.m.ram.read_int(self.mb + 4 * i, 4, "little")
 
     def counts(self) -> tuple[int, ...]:
         return tuple(self.word(MB_N0 + i) for i in range(4))
-
-    def run_until(self, pred, what: str) -> None:
-        r = self.m.run(until=lambda m: pred(), max_insns=self.m.insns + RUN)
-        assert r.reason == "event", (what, r.describe(), self.m.console_text)
-
-    def wait_ask(self, k: int) -> None:
-        self.run_until(lambda: self.word(MB_ASK) == k, f"guest asking for step {k}")
-
-    def done(self, k: int) -> None:
-        self.m.ram.write_int(self.mb + 4 * MB_DONE, 4, k, "little")
 
 
 # LPI 8192..8195 deliveries the host sees when the guest asks for step k

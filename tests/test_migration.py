@@ -34,6 +34,50 @@ def migrate_and_finish(arch, name, smp, stop_insns, via_bytes=True):
     return b
 
 
+def restore_and_finish(make, a, check=None):
+    """Save `a` (through bytes), restore into `make()`, continue to the end;
+    `check(a, b, snapshot)` may look at the fresh machine before it runs."""
+    snap = Snapshot.from_bytes(a.save().to_bytes())
+    b = make()
+    b.restore(snap)
+    if check is not None:
+        check(a, b, snap)
+    b.console_out[:] = a.console_out              # the console is outside the machine
+    b.run(max_insns=10**10)
+    return final_state(b)
+
+
+def migrate_at_rounds(make, smp, points, extra=(), observe=None, check=None):
+    """Run a reference to the end, then save/restore/continue at about
+    `points` evenly spread rounds (plus `extra`); each must end like the
+    reference. `observe(a)` sees every stop point."""
+    ref = make()
+    assert ref.run(max_insns=10**10).reason == "poweroff"
+    want = final_state(ref)
+    rounds = ref.insns // (ref.quantum * smp)
+    for k in sorted(set(range(1, rounds, max(1, rounds // points))) | set(extra)):
+        a = make()
+        a.run(max_insns=k * a.quantum * smp)
+        if a.exited:
+            break
+        if observe is not None:
+            observe(a)
+        assert restore_and_finish(make, a, check) == want, f"diverged after a restore at round {k}"
+
+
+def migrate_when(make, predicate, what):
+    """Save exactly at the first round boundary where `predicate(machine)`
+    holds; the restored machine must end like an uninterrupted run."""
+    ref = make()
+    ref.run(max_insns=10**10)
+    want = final_state(ref)
+    a = make()
+    while not a.exited and not predicate(a):
+        a.run(max_insns=a.insns + a.quantum)
+    assert not a.exited, what
+    assert restore_and_finish(make, a) == want
+
+
 @pytest.mark.parametrize("arch,name,smp", [("ppc64", "smp", 4), ("aarch64", "smp", 4),
                                            ("ppc64", "timer", 1), ("aarch64", "timer", 1),
                                            ("ppc64", "exceptions", 1)])
@@ -123,24 +167,12 @@ def test_xics_migration_mid_flow(name, smp):
 
     def make():
         return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
-    ref = make()
-    assert ref.run(max_insns=10**10).reason == "poweroff"
-    want = final_state(ref)
-    rounds = ref.insns // (ref.quantum * smp)
-    seen_pending = seen_handling = False
-    for k in range(1, rounds, max(1, rounds // 20)):
-        a = make()
-        a.run(max_insns=k * a.quantum * smp)
-        if a.exited:
-            break
-        p, h = _xics_flow_state(a)
-        seen_pending |= p
-        seen_handling |= h
-        b = make()
-        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
-        b.console_out[:] = a.console_out
-        b.run(max_insns=10**10)
-        assert final_state(b) == want, f"diverged after a restore at round {k}"
+    seen = [False, False]
+
+    def observe(a):
+        seen[:] = [s or f for s, f in zip(seen, _xics_flow_state(a))]
+    migrate_at_rounds(make, smp, 20, observe=observe)
+    seen_pending, seen_handling = seen
     assert seen_pending and seen_handling
 
 
@@ -163,22 +195,11 @@ def test_xive_migration_mid_flow_and_around_cas(name, smp):
 
     def make():
         return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
-    ref = make()
-    assert ref.run(max_insns=10**10).reason == "poweroff"
-    want = final_state(ref)
-    rounds = ref.insns // (ref.quantum * smp)
     seen = [False] * 4
-    for k in sorted(set(range(1, rounds, max(1, rounds // 24))) | {1, 2, 3}):
-        a = make()
-        a.run(max_insns=k * a.quantum * smp)
-        if a.exited:
-            break
-        seen = [s or f for s, f in zip(seen, _xive_flow_state(a))]
-        b = make()
-        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
-        b.console_out[:] = a.console_out
-        b.run(max_insns=10**10)
-        assert final_state(b) == want, f"diverged after a restore at round {k}"
+
+    def observe(a):
+        seen[:] = [s or f for s, f in zip(seen, _xive_flow_state(a))]
+    migrate_at_rounds(make, smp, 24, extra=(1, 2, 3), observe=observe)
     assert seen[0] and seen[1], "stop points before and after CAS"
     if name == "xive_ipi":
         assert seen[3], "a stop point between ack and EOI"
@@ -191,18 +212,7 @@ def test_xive_migration_with_q_set():
 
     def make():
         return create_machine("pseries", kernel=elf, quantum=500, ram_size=256 << 20)
-    ref = make()
-    ref.run(max_insns=10**10)
-    want = final_state(ref)
-    a = make()
-    while not a.exited and not _xive_flow_state(a)[2]:
-        a.run(max_insns=a.insns + a.quantum)
-    assert not a.exited, "the guest never had a source with Q set"
-    b = make()
-    b.restore(Snapshot.from_bytes(a.save().to_bytes()))
-    b.console_out[:] = a.console_out
-    b.run(max_insns=10**10)
-    assert final_state(b) == want
+    migrate_when(make, lambda m: _xive_flow_state(m)[2], "the guest never had a source with Q set")
 
 
 @pytest.mark.parametrize("name,smp", [("gic_sgi", 1), ("gic_smp", 4), ("gic_timer", 1),
@@ -214,20 +224,7 @@ def test_gicv3_migration_mid_flow(name, smp):
 
     def make():
         return create_machine("virt,gic-version=3", kernel=elf, smp=smp, quantum=2000)
-    ref = make()
-    assert ref.run(max_insns=10**10).reason == "poweroff"
-    want = final_state(ref)
-    rounds = ref.insns // (ref.quantum * smp)
-    for k in sorted(set(range(1, rounds, max(1, rounds // 20))) | {1, 2}):
-        a = make()
-        a.run(max_insns=k * a.quantum * smp)
-        if a.exited:
-            break
-        b = make()
-        b.restore(Snapshot.from_bytes(a.save().to_bytes()))
-        b.console_out[:] = a.console_out
-        b.run(max_insns=10**10)
-        assert final_state(b) == want, f"diverged after a restore at round {k}"
+    migrate_at_rounds(make, smp, 20, extra=(1, 2))
 
 
 def _in_handler(m) -> bool:
@@ -242,18 +239,7 @@ def test_gicv3_migration_inside_a_handler(name):
 
     def make():
         return create_machine("virt,gic-version=3", kernel=elf, quantum=100)
-    ref = make()
-    ref.run(max_insns=10**10)
-    want = final_state(ref)
-    a = make()
-    while not a.exited and not _in_handler(a):
-        a.run(max_insns=a.insns + a.quantum)
-    assert not a.exited, "never stopped inside a handler"
-    b = make()
-    b.restore(Snapshot.from_bytes(a.save().to_bytes()))
-    b.console_out[:] = a.console_out
-    b.run(max_insns=10**10)
-    assert final_state(b) == want
+    migrate_when(make, _in_handler, "never stopped inside a handler")
 
 
 # ---- GICv3 ITS ---------------------------------------------------------------------------------
@@ -273,26 +259,17 @@ def test_its_migration_mid_flow(name, smp):
 
     def make():
         return create_machine("virt,gic-version=3", kernel=elf, smp=smp, quantum=2000)
-    ref = make()
-    assert ref.run(max_insns=10**10).reason == "poweroff"
-    want = final_state(ref)
-    rounds = ref.insns // (ref.quantum * smp)
-    seen_enabled = seen_pending = False
-    for k in sorted(set(range(1, rounds, max(1, rounds // 24))) | {1, 2}):
-        a = make()
-        a.run(max_insns=k * a.quantum * smp)
-        if a.exited:
-            break
-        seen_enabled |= a.board.its.enabled
-        seen_pending |= _lpi_flow_state(a)[0]
-        snap = Snapshot.from_bytes(a.save().to_bytes())
+    seen = {"enabled": False, "pending": False}
+
+    def observe(a):
+        seen["enabled"] |= a.board.its.enabled
+        seen["pending"] |= _lpi_flow_state(a)[0]
+
+    def check(a, b, snap):
         assert "gicv3-its" in snap.sections
-        b = make()
-        b.restore(snap)
         assert b.board.its.save_state() == a.board.its.save_state()
-        b.console_out[:] = a.console_out
-        b.run(max_insns=10**10)
-        assert final_state(b) == want, f"diverged after a restore at round {k}"
+    migrate_at_rounds(make, smp, 24, extra=(1, 2), observe=observe, check=check)
+    seen_enabled, seen_pending = seen["enabled"], seen["pending"]
     assert seen_enabled, "no stop point with the ITS enabled"
     if name == "its_basic":
         assert seen_pending, "no stop point with an LPI pending"
@@ -343,8 +320,8 @@ def test_its_migration_with_lpi_pending_on_unmapped_collection(smp, stop):
     restored one (MAPC V=1 at step 3): transcript and final state equal an
     uninterrupted run's (stop None), which prints test_its_host's transcript."""
     from vmachine.errors import DeviceError
-    from test_gic_host import symbol_address
-    from test_its_host import EXPECTED, MAILBOX, MB_DONE, MB_ASK, MB_HOST, MB_N0
+    from guestrun import MB_ASK, MB_DONE, MB_HOST, symbol_address
+    from test_its_host import EXPECTED, MAILBOX, MB_N0
 
     elf = str(toolchain.build_guest("aarch64", "its_host"))
     mb = symbol_address(elf, MAILBOX)

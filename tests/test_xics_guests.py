@@ -7,20 +7,13 @@ import pytest
 
 from vmachine import create_machine, toolchain
 
-from guestrun import QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
+from guestrun import assert_transcript_passes, symbol_address, QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
 
 XICS_GUESTS = ["xics_ipi", "xics_smp", "xics_rtas"]
 
 LSI = 0x1200
 MB_HOST = 0x484F5354            # "HOST": xics_lsi.c MB_HOST
 MAILBOX = "xics_lsi_mailbox"
-
-
-def assert_transcript_passes(text: str) -> None:
-    lines = text.splitlines()
-    assert any(line.startswith("ok ") for line in lines), text
-    bad = [line for line in lines if line.startswith("not ok")]
-    assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("smp", [1, 4])
@@ -75,17 +68,6 @@ def test_xics_differential_against_qemu(name, smp):
 
 
 # ---- host-driven LSI ----------------------------------------------------------------------
-def symbol_address(elf: str, name: str) -> int:
-    from elftools.elf.elffile import ELFFile
-
-    with open(elf, "rb") as f:
-        symtab = ELFFile(f).get_section_by_name(".symtab")
-        assert symtab is not None, f"{elf} has no symbol table"
-        syms = symtab.get_symbol_by_name(name)
-        assert syms, f"{name} not in {elf}"
-        return syms[0]["st_value"]
-
-
 def test_xics_lsi_without_host_is_skipped():
     m, r = run_in_process("ppc64", "xics_lsi", 1)
     assert r.reason == "poweroff", r.describe()
