@@ -10,18 +10,27 @@ status (0), or 1 with a one-line report when the run cannot go on.
 """
 from __future__ import annotations
 
+import math
 import sys
+import time
 from dataclasses import dataclass, field
 
 from .errors import ConfigError, VMError
 
 PROG = "vmachine"
 
-# QEMU options that take a value and are accepted but change nothing here.
+# QEMU options that take a value and are accepted because, with the values
+# listed, they change nothing a guest or a user can see here.
 _IGNORED_WITH_VALUE = {"-serial": {"stdio", "mon:stdio", "none", "null"},
                        "-display": {"none"}, "-accel": {"tcg"}, "-monitor": {"none"},
-                       "-name": None, "-rtc": None, "-d": None, "-D": None, "-boot": None}
-_IGNORED_FLAGS = {"-nographic", "-nodefaults", "-S", "-no-user-config", "-no-shutdown", "-s"}
+                       "-name": None, "-boot": None}
+_IGNORED_FLAGS = {"-nographic", "-nodefaults", "-no-user-config"}
+# QEMU options vmachine does not implement: refused rather than silently ignored.
+_UNSUPPORTED = {"-s": "the GDB stub", "-S": "starting stopped for a debugger",
+                "-gdb": "the GDB stub", "-d": "QEMU's log items", "-D": "QEMU's log file",
+                "-no-shutdown": "staying alive after the guest powers off",
+                "-rtc": "a configurable real-time clock (guest time is virtual)"}
+MAX_QUANTUM = 1_000_000        # bounds the time between checks of --timeout and Ctrl-C
 
 
 @dataclass
@@ -51,6 +60,24 @@ def _int(text: str, what: str) -> int:
         return int(text, 0)
     except ValueError:
         raise ConfigError(f"invalid {what}: '{text}'") from None
+
+
+def _positive_int(text: str, what: str, limit: int | None = None) -> int:
+    n = _int(text, what)
+    if n < 1 or (limit is not None and n > limit):
+        bound = f" from 1 to {limit:,}" if limit is not None else " of at least 1"
+        raise ConfigError(f"invalid {what}: '{text}' (a whole number{bound})")
+    return n
+
+
+def _seconds(text: str, what: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        t = float("nan")
+    if not math.isfinite(t) or t <= 0:
+        raise ConfigError(f"invalid {what}: '{text}' (a positive number of seconds)")
+    return t
 
 
 def parse_smp(text: str) -> int:
@@ -107,18 +134,19 @@ def parse_args(argv: list[str]) -> Options:
         elif a == "--trace":
             o.trace = True
         elif a == "--max-insns":
-            o.max_insns = _int(value(a), "--max-insns")
+            o.max_insns = _positive_int(value(a), "--max-insns")
         elif a == "--timeout":
-            try:
-                o.timeout = float(value(a))
-            except ValueError:
-                raise ConfigError("invalid --timeout") from None
+            o.timeout = _seconds(value(a), "--timeout")
         elif a == "--quantum":
-            o.quantum = _int(value(a), "--quantum")
+            o.quantum = _positive_int(value(a), "--quantum", MAX_QUANTUM)
         elif a == "-n" and o.verb == "step":
-            o.steps = _int(value(a), "-n")
+            o.steps = _positive_int(value(a), "-n")
         elif a == "--cpu" and o.verb == "step":
             o.step_cpu = _int(value(a), "--cpu")
+            if o.step_cpu < 0:
+                raise ConfigError(f"invalid --cpu: '{args[i]}' (a vCPU index from 0)")
+        elif a in _UNSUPPORTED:
+            raise ConfigError(f"{a}: not supported by vmachine ({_UNSUPPORTED[a]})")
         elif a in _IGNORED_FLAGS:
             pass
         elif a in _IGNORED_WITH_VALUE:
@@ -172,6 +200,25 @@ def _stdout_console(data: bytes) -> None:
     sys.stdout.buffer.flush()
 
 
+def _step(m, o: Options) -> int:
+    """`vmachine step`: one record per instruction, bounded by -n, --max-insns
+    and --timeout (host time, checked after every instruction)."""
+    if o.step_cpu >= len(m.cpus):
+        raise ConfigError(f"invalid --cpu: {o.step_cpu} (the machine has {len(m.cpus)} vCPUs)")
+    deadline = None if o.timeout is None else time.monotonic() + o.timeout
+    steps = o.steps if o.max_insns is None else min(o.steps, o.max_insns)
+    for _ in range(steps):
+        rec = m.step(o.step_cpu)
+        changes = " ".join(f"{k}={v[1]:#x}" for k, v in rec.changed.items() if k != "pc")
+        extra = f" deliver={rec.delivered}" if rec.delivered else ""
+        print(f"cpu{rec.cpu} pc={rec.pc:#x} insn={rec.insn:08x} -> {rec.next_pc:#x}"
+              f"{extra} {changes}".rstrip())
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"{PROG}: --timeout reached after {m.insns} instructions", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -193,13 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 0
         if o.verb == "step":
-            for _ in range(o.steps):
-                rec = m.step(o.step_cpu)
-                changes = " ".join(f"{k}={v[1]:#x}" for k, v in rec.changed.items() if k != "pc")
-                extra = f" deliver={rec.delivered}" if rec.delivered else ""
-                print(f"cpu{rec.cpu} pc={rec.pc:#x} insn={rec.insn:08x} -> {rec.next_pc:#x}"
-                      f"{extra} {changes}".rstrip())
-            return 0
+            return _step(m, o)
         result = m.run(max_insns=o.max_insns, wall_seconds=o.timeout)
         if result.reason == "poweroff":
             return result.exit_status
