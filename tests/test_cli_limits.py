@@ -53,3 +53,14 @@ def test_step_honours_max_insns_and_timeout():
     assert p.returncode == 0 and len(p.stdout.decode().splitlines()) == 3
     p = cli("step", "-n", "100000000", "--timeout", "0.2", "ppc64/hello", timeout=60)
     assert p.returncode == 1 and "--timeout reached" in p.stderr.decode()
+
+
+def test_console_keeps_a_bounded_tail_and_streams_everything():
+    from vmachine import create_machine
+    from vmachine.toolchain import build_guest
+    seen = bytearray()
+    m = create_machine("pseries", kernel=str(build_guest("ppc64", "hello")), console=seen.extend)
+    m.console_limit = 8
+    assert m.run(max_insns=50_000_000).reason == "poweroff"
+    assert len(seen) > 8 and m.console_out == seen[-8:]
+    assert m.console_dropped == len(seen) - 8

@@ -38,6 +38,9 @@ class RunResult:
         return f"stopped ({self.reason}) after {self.insns} instructions: {where}"
 
 
+CONSOLE_LIMIT = 4 << 20      # console bytes kept in memory (the sink sees them all)
+
+
 class Machine:
     """A board instance with its CPUs and devices. Build with `Machine.create`."""
 
@@ -56,7 +59,9 @@ class Machine:
         self.c_slot_counter = True
         self.cpus: list[VCpu] = []
         self.board: "Board | None" = None
-        self.console_out = bytearray()
+        self.console_out = bytearray()          # the last console_limit bytes of output
+        self.console_limit = CONSOLE_LIMIT
+        self.console_dropped = 0                  # bytes no longer in console_out
         self._console_sink = console
         self.console_in = bytearray()
         self._exit: tuple[str, int] | None = None
@@ -89,7 +94,14 @@ class Machine:
         self.trace.guest_error(cpu.index, "unassigned access", addr=addr, size=size, write=is_write)
 
     def console_write(self, data: bytes) -> None:
+        """Guest console output: streamed to the sink as it comes; the last
+        `console_limit` bytes are kept in `console_out` (a chatty guest must
+        not grow the host's memory without bound)."""
         self.console_out += data
+        over = len(self.console_out) - self.console_limit
+        if over > 0:
+            del self.console_out[:over]
+            self.console_dropped += over
         if self._console_sink is not None:
             self._console_sink(data)
 
