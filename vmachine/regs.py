@@ -25,6 +25,7 @@ function ids and ITS command numbers are (number, name, handler) rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import field as dc_field
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 ReadFn = Callable[[Any, Any, int, int], int]
@@ -82,12 +83,15 @@ class Register:
     peek: ReadFn | None = None
     side_effects: bool = False
 
-    @property
-    def size(self) -> int:
-        return self.length or max(self.widths)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", self.length or max(self.widths))
+        object.__setattr__(self, "end", self.offset + self.size)
+
+    size: int = dc_field(init=False, repr=False, compare=False)   # bytes covered
+    end: int = dc_field(init=False, repr=False, compare=False)    # offset + size
 
     def covers(self, offset: int) -> bool:
-        return self.offset <= offset < self.offset + self.size
+        return self.offset <= offset < self.end
 
 
 class RegisterBank:
@@ -116,8 +120,8 @@ class RegisterBank:
         """The register an access of `size` bytes at `offset` reaches, or None
         (unknown offset, a width the register does not take, misaligned)."""
         r = self._by_word.get(offset - offset % self._word)
-        if r is None or size not in r.widths or offset % size or not r.covers(offset) \
-                or offset + size > r.offset + r.size:
+        if r is None or size not in r.widths or offset % size or offset < r.offset \
+                or offset + size > r.end:
             return None
         return r
 
