@@ -71,7 +71,8 @@ class VirtBoard(Board):
     def __init__(self, config: BoardConfig, machine):
         super().__init__(config, machine)
         self.uart = Pl011(output=machine.console_write,
-                          log_guest_error=lambda what, **k: machine.trace.guest_error(-1, what, **k))
+                          log_guest_error=lambda what, **k: machine.trace.guest_error(k.pop("cpu", -1),
+                                                                                      what, **k))
         self.timers: list[GenericTimer] = []
         self.kernel: LoadedImage | None = None
         self.dtb_addr: int | None = None
@@ -209,12 +210,8 @@ class VirtBoard(Board):
         return self._fdt
 
     # ---- migration --------------------------------------------------------------------
-    _UART_FIELDS = ("lcr_h", "cr", "ibrd", "fbrd", "ifls", "imsc", "ris", "dmacr", "ilpr")
-
     def save_state(self) -> list[dict]:
-        from ..state import section
-        u = self.uart
-        secs = [section("pl011", 1, rx=list(u.rx), **{k: getattr(u, k) for k in self._UART_FIELDS})]
+        secs = [self.uart.save_state()]
         secs += [t.save_state(f"timer{i}") for i, t in enumerate(self.timers)]
         if self.gic is not None:
             secs.append(self.gic.save_state())
@@ -223,18 +220,14 @@ class VirtBoard(Board):
         return secs
 
     def load_state(self, sections: dict) -> None:
-        from ..state import fields_of
-        f = fields_of(sections, "pl011", 1, dict.fromkeys(self._UART_FIELDS, int) | {"rx": list})
-        for k in self._UART_FIELDS:
-            setattr(self.uart, k, f[k])
-        self.uart.rx = bytearray(int(c) & 0xFF for c in f["rx"])
+        self.uart.load_state(sections)
         if self.gic is not None:
             self.gic.load_state(sections)
         if self.its is not None:
             self.its.load_state(sections)
         for i, t in enumerate(self.timers):
             t.load_state(sections, f"timer{i}")
-        self.uart._update()
+        self.uart._update()                       # into the restored GIC
 
     def _build_fdt(self) -> bytes:
         cfg, m = self.config, self.machine
@@ -288,60 +281,15 @@ class VirtBoard(Board):
         return None
 
     def firmware_call(self, cpu) -> None:
+        """An `hvc` on the PSCI conduit: dispatch through psci.PSCI_CALLS."""
         assert isinstance(cpu, Aarch64Cpu)
         fn = cpu.x(0) & 0xFFFF_FFFF if cpu.x(0) >> 32 == 0 else cpu.x(0)
         a1, a2, a3 = cpu.x(1), cpu.x(2), cpu.x(3)
-        name = psci.NAMES.get(fn, f"PSCI {fn:#x}")
-        ret = self._psci(cpu, fn, a1, a2, a3)
+        call = psci.PSCI_CALLS.get(fn)
+        if call is None:
+            name, ret = f"PSCI {fn:#x}", psci.NOT_SUPPORTED
+        else:
+            name, ret = call.name, call.handler(self, cpu, a1, a2, a3)
         self.machine.trace.log(cpu.index, "psci", name, a1=a1, ret=ret if ret is not None else "-")
         if ret is not None:
             cpu.set_x(0, ret)
-
-    def _psci(self, cpu: Aarch64Cpu, fn: int, a1: int, a2: int, a3: int) -> int | None:
-        if fn == psci.PSCI_VERSION:
-            return psci.VERSION_1_1
-        if fn == psci.MIGRATE_INFO_TYPE:
-            return psci.TOS_MIGRATION_NOT_REQUIRED
-        if fn == psci.PSCI_FEATURES:
-            return psci.SUCCESS if a1 in psci.FEATURES else psci.NOT_SUPPORTED
-        if fn in (psci.AFFINITY_INFO, psci.AFFINITY_INFO64):
-            if a2 != 0:
-                return psci.AFF_ON            # QEMU: everything above level 0 is on
-            target = self.cpu_by_mpidr(a1)
-            if target is None:
-                return psci.INVALID_PARAMS
-            return psci.AFF_OFF if target.state is CpuState.STOPPED else psci.AFF_ON
-        if fn in (psci.CPU_ON, psci.CPU_ON64, psci.CPU_ON_0_1):
-            target = self.cpu_by_mpidr(a1)
-            if target is None:
-                self.machine.trace.guest_error(cpu.index, "CPU_ON: no such MPIDR", mpidr=a1)
-                return psci.INVALID_PARAMS
-            if target.state is not CpuState.STOPPED:
-                return psci.ALREADY_ON
-            target.start(a2, a3)
-            return psci.SUCCESS
-        if fn in (psci.CPU_OFF, psci.CPU_OFF_0_1):
-            self._cpu_off(cpu)
-            return None
-        if fn in (psci.CPU_SUSPEND, psci.CPU_SUSPEND64, psci.CPU_SUSPEND_0_1):
-            if a1 & 0xFFFE_0000:
-                return psci.INVALID_PARAMS
-            if not cpu.wants_interrupt():         # QEMU: always a WFI
-                cpu.state = CpuState.HALTED
-                cpu.request_stop()
-            return psci.SUCCESS
-        if fn == psci.SYSTEM_OFF:
-            self._cpu_off(cpu)
-            self.machine.shutdown("poweroff", 0)
-            return None
-        if fn == psci.SYSTEM_RESET:
-            self._cpu_off(cpu)
-            self.guest_reset()
-            return None
-        # MIGRATE and every other function id: QEMU 7.2 answers NOT_SUPPORTED
-        # for any hvc on the PSCI conduit (checked on QEMU, guests/NOTES.md).
-        return psci.NOT_SUPPORTED
-
-    def _cpu_off(self, cpu: Aarch64Cpu) -> None:
-        cpu.state = CpuState.STOPPED
-        cpu.request_stop()

@@ -21,6 +21,7 @@ from unicorn import UC_ARCH_ARM64, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from . import decode
+from ..state import Field, Str, Struct, U64, VMStateDescription
 from .base import CpuState, VCpu
 
 _XREG = tuple(A.UC_ARM64_REG_X0 + n for n in range(29)) + (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)
@@ -270,7 +271,6 @@ class Aarch64Cpu(VCpu):
         return r
 
     # ---- migration -------------------------------------------------------------------------
-    STATE_VERSION = 1
     _SYSREGS = (("elr_el1", A.UC_ARM64_REG_ELR_EL1), ("esr_el1", A.UC_ARM64_REG_ESR_EL1),
                 ("far_el1", A.UC_ARM64_REG_FAR_EL1), ("vbar_el1", A.UC_ARM64_REG_VBAR_EL1),
                 ("tpidr_el1", A.UC_ARM64_REG_TPIDR_EL1), ("tpidr_el0", A.UC_ARM64_REG_TPIDR_EL0),
@@ -279,29 +279,13 @@ class Aarch64Cpu(VCpu):
                 ("sp_el1", A.UC_ARM64_REG_SP_EL1))
 
     def save_state(self) -> dict:
-        from ..state import section
-        uc = self.uc
-        sysregs = {name: uc.reg_read(reg) for name, reg in self._SYSREGS}
-        sysregs["spsr_el1"] = uc.reg_read(A.UC_ARM64_REG_CP_REG, SPSR_EL1)
-        return section(f"cpu{self.index}", self.STATE_VERSION, arch=self.arch,
-                       state=self.state.value, regs=self.registers(), sysregs=sysregs,
-                       mpidr=self.mpidr)
+        """Section "cpu<N>" as AARCH64_CPU_STATE declares it."""
+        return AARCH64_CPU_STATE.save(self, f"cpu{self.index}")
 
     def load_state(self, sections: dict) -> None:
-        from ..state import fields_of
-        f = fields_of(sections, f"cpu{self.index}", self.STATE_VERSION,
-                      {"arch": str, "state": str, "regs": dict, "sysregs": dict, "mpidr": int})
-        uc = self.uc
-        r, sr = f["regs"], f["sysregs"]
-        for name, reg in self._SYSREGS:
-            uc.reg_write(reg, int(sr[name]))
-        uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (int(sr["spsr_el1"]),))
-        uc.reg_write(A.UC_ARM64_REG_PSTATE, int(r["pstate"]))
-        uc.reg_write(A.UC_ARM64_REG_SP, int(r["sp"]))
-        for n in range(31):
-            self.set_x(n, int(r[f"x{n}"]))
-        self.pc = int(r["pc"])
-        self.state = CpuState(f["state"])
+        """Validate the whole section, then write the registers."""
+        name = f"cpu{self.index}"
+        AARCH64_CPU_STATE.apply(self, AARCH64_CPU_STATE.decode(self, sections, name))
 
     def start(self, entry: int, x0: int) -> None:
         """PSCI CPU_ON / reset: EL1h, DAIF masked, MMU off, x0 = context."""
@@ -310,3 +294,50 @@ class Aarch64Cpu(VCpu):
         self.set_x(0, x0)
         self.pc = entry
         self.state = CpuState.RUNNING
+
+
+# ---- migrated state: section "cpu<N>" v1 ------------------------------------------------------
+def _get_sysregs(cpu: Aarch64Cpu) -> dict[str, int]:
+    uc = cpu.uc
+    sysregs = {name: uc.reg_read(reg) for name, reg in cpu._SYSREGS}
+    sysregs["spsr_el1"] = uc.reg_read(A.UC_ARM64_REG_CP_REG, SPSR_EL1)
+    return sysregs
+
+
+def _put_sysregs(cpu: Aarch64Cpu, sysregs: dict[str, int]) -> None:
+    """Before the core registers: SP is written under the restored PSTATE."""
+    uc = cpu.uc
+    for name, reg in cpu._SYSREGS:
+        uc.reg_write(reg, sysregs[name])
+    uc.reg_write(A.UC_ARM64_REG_CP_REG, SPSR_EL1 + (sysregs["spsr_el1"],))
+
+
+def _put_regs(cpu: Aarch64Cpu, r: dict[str, int]) -> None:
+    uc = cpu.uc
+    uc.reg_write(A.UC_ARM64_REG_PSTATE, r["pstate"])
+    uc.reg_write(A.UC_ARM64_REG_SP, r["sp"])
+    for n in range(31):
+        cpu.set_x(n, r[f"x{n}"])
+    cpu.pc = r["pc"]
+
+
+def _put_state(cpu: Aarch64Cpu, state: str) -> None:
+    cpu.state = CpuState(state)
+
+
+def _checked_only(cpu: Aarch64Cpu, value: object) -> None:
+    """Saved for a reader's benefit; the machine's configuration decides it."""
+
+
+AARCH64_CPU_STATE = VMStateDescription("cpu", 1, (
+    Field("arch", Str(("aarch64",)), put_fn=_checked_only),
+    Field("sysregs", Struct(tuple(Field(name, U64) for name, _ in Aarch64Cpu._SYSREGS)
+                            + (Field("spsr_el1", U64),)),
+          get_fn=_get_sysregs, put_fn=_put_sysregs),
+    Field("regs", Struct(tuple(Field(f"x{n}", U64) for n in range(31))
+                         + (Field("pc", U64), Field("sp", U64), Field("pstate", U64))),
+          get_fn=Aarch64Cpu.registers, put_fn=_put_regs),
+    Field("state", Str(tuple(s.value for s in CpuState)), get_fn=lambda c: c.state.value,
+          put_fn=_put_state),
+    Field("mpidr", U64, put_fn=_checked_only),
+))

@@ -26,6 +26,7 @@ from unicorn import (UC_ARCH_PPC, UC_HOOK_INTR, UC_MODE_BIG_ENDIAN,
 from unicorn import ppc_const as P
 
 from . import decode
+from ..state import Array, Field, Str, Struct, U32, U64, VMStateDescription
 from .base import CpuState, VCpu
 
 MSR_SF = 1 << 63
@@ -323,46 +324,14 @@ class Ppc64Cpu(VCpu):
         return r
 
     # ---- migration -------------------------------------------------------------------------
-    STATE_VERSION = 1
-
     def save_state(self) -> dict:
-        from ..state import section
-        uc = self.uc
-        regs = self.registers()
-        regs["msr"] = self.msr
-        spr = {}
-        for name in sorted(_STUB_PAIRS):
-            a, b = self.get_spr_pair(name)
-            spr[name] = [a, b]
-        return section(f"cpu{self.index}", self.STATE_VERSION, arch=self.arch, state=self.state.value,
-                       regs=regs, fpr=[uc.reg_read(P.UC_PPC_REG_FPR0 + i) for i in range(32)],
-                       fpscr=uc.reg_read(P.UC_PPC_REG_FPSCR), spr=spr,
-                       dec_written=self.dec_written, dec_tb=self.dec_tb)
+        """Section "cpu<N>" as PPC64_CPU_STATE declares it."""
+        return PPC64_CPU_STATE.save(self, f"cpu{self.index}")
 
     def load_state(self, sections: dict) -> None:
-        from ..state import fields_of
-        f = fields_of(sections, f"cpu{self.index}", self.STATE_VERSION,
-                      {"arch": str, "state": str, "regs": dict, "fpr": list, "fpscr": int,
-                       "spr": dict, "dec_written": int, "dec_tb": int})
-        uc = self.uc
-        r = f["regs"]
-        for n in range(32):
-            self.set_gpr(n, int(r[f"r{n}"]))
-        for key, reg in (("lr", P.UC_PPC_REG_LR), ("ctr", P.UC_PPC_REG_CTR),
-                         ("cr", P.UC_PPC_REG_CR), ("xer", P.UC_PPC_REG_XER)):
-            uc.reg_write(reg, int(r[key]))
-        for i, v in enumerate(f["fpr"][:32]):
-            uc.reg_write(P.UC_PPC_REG_FPR0 + i, int(v))
-        uc.reg_write(P.UC_PPC_REG_FPSCR, f["fpscr"])
-        self.reset_msr(int(r["msr"]))
-        for name in sorted(_STUB_PAIRS):
-            a, b = f["spr"][name]
-            self.set_spr_pair(name, int(a), int(b))
-        self.pc = int(r["pc"])
-        self.state = CpuState(f["state"])
-        self.dec_written, self.dec_tb = f["dec_written"], f["dec_tb"]
-        self._dec_timer = None
-        self._arm_dec()
+        """Validate the whole section, then write the registers and re-arm the
+        decrementer."""
+        PPC64_CPU_STATE.apply(self, PPC64_CPU_STATE.decode(self, sections, f"cpu{self.index}"))
 
     def start(self, entry: int, r3: int, msr: int = MSR_SF | MSR_ME) -> None:
         """Start this CPU (RTAS start-cpu / reset): real mode, r3 as given."""
@@ -370,3 +339,73 @@ class Ppc64Cpu(VCpu):
         self.set_gpr(3, r3)
         self.pc = entry
         self.state = CpuState.RUNNING
+
+
+# ---- migrated state: section "cpu<N>" v1 ------------------------------------------------------
+_CORE_SPRS = (("lr", P.UC_PPC_REG_LR), ("ctr", P.UC_PPC_REG_CTR), ("cr", P.UC_PPC_REG_CR),
+              ("xer", P.UC_PPC_REG_XER))
+
+
+def _get_regs(cpu: Ppc64Cpu) -> dict[str, int]:
+    """registers(), with MSR as Unicorn holds it (HV included)."""
+    regs = cpu.registers()
+    regs["msr"] = cpu.msr
+    return regs
+
+
+def _put_regs(cpu: Ppc64Cpu, r: dict[str, int]) -> None:
+    """Before "spr": the SPR stubs run under the restored MSR (and keep PC)."""
+    for n in range(32):
+        cpu.set_gpr(n, r[f"r{n}"])
+    for key, reg in _CORE_SPRS:
+        cpu.uc.reg_write(reg, r[key])
+    cpu.reset_msr(r["msr"])
+    cpu.pc = r["pc"]
+
+
+def _put_fpr(cpu: Ppc64Cpu, fpr: list[int]) -> None:
+    for i, v in enumerate(fpr):
+        cpu.uc.reg_write(P.UC_PPC_REG_FPR0 + i, v)
+
+
+def _get_spr(cpu: Ppc64Cpu) -> dict[str, list[int]]:
+    return {name: list(cpu.get_spr_pair(name)) for name in sorted(_STUB_PAIRS)}
+
+
+def _put_spr(cpu: Ppc64Cpu, spr: dict[str, list[int]]) -> None:
+    """Through the mtspr stubs, which need the restored MSR (privileged)."""
+    for name in sorted(_STUB_PAIRS):
+        a, b = spr[name]
+        cpu.set_spr_pair(name, a, b)
+
+
+def _put_state(cpu: Ppc64Cpu, state: str) -> None:
+    cpu.state = CpuState(state)
+
+
+def _post_load(cpu: Ppc64Cpu) -> None:
+    """The clock's timers were dropped by the restore: arm the decrementer afresh."""
+    cpu._dec_timer = None
+    cpu._arm_dec()
+
+
+def _checked_only(cpu: Ppc64Cpu, value: object) -> None:
+    """Saved for a reader's benefit; the machine's configuration decides it."""
+
+
+_REGS = Struct(tuple(Field(f"r{n}", U64) for n in range(32))
+               + tuple(Field(k, U64) for k in ("pc", "msr", "lr", "ctr", "cr", "xer")))
+
+PPC64_CPU_STATE = VMStateDescription("cpu", 1, (
+    Field("arch", Str(("ppc64",)), put_fn=_checked_only),
+    Field("regs", _REGS, get_fn=_get_regs, put_fn=_put_regs),
+    Field("fpr", Array(U64, count=32),
+          get_fn=lambda c: [c.uc.reg_read(P.UC_PPC_REG_FPR0 + i) for i in range(32)], put_fn=_put_fpr),
+    Field("fpscr", U64, get_fn=lambda c: c.uc.reg_read(P.UC_PPC_REG_FPSCR),
+          put_fn=lambda c, v: c.uc.reg_write(P.UC_PPC_REG_FPSCR, v)),
+    Field("spr", Struct(tuple(Field(name, Array(U64, count=2)) for name in sorted(_STUB_PAIRS))),
+          get_fn=_get_spr, put_fn=_put_spr),
+    Field("state", Str(tuple(s.value for s in CpuState)), get_fn=lambda c: c.state.value,
+          put_fn=_put_state),
+    Field("dec_written", U32), Field("dec_tb", U64),
+), post_load=_post_load)

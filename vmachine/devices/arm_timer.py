@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..clock import Timer, VirtualClock
+from ..state import Array, Field, U32, U64, VMStateDescription
 
 GTIMER_SCALE_NS = 16
 CNTFRQ = 1_000_000_000 // GTIMER_SCALE_NS        # 62_500_000
@@ -89,16 +90,18 @@ class GenericTimer:
         self.phys = GenericTimerChannel(self.clock)
 
     def save_state(self, name: str) -> dict:
-        from ..state import section
-        return section(name, 1, cntkctl=self.cntkctl, virt=[self.virt.ctl, self.virt.cval],
-                       phys=[self.phys.ctl, self.phys.cval])
+        """Section `name` ("timer<N>", one per vCPU) as GENERIC_TIMER_STATE declares it."""
+        return GENERIC_TIMER_STATE.save(self, name)
 
     def load_state(self, sections: dict, name: str) -> None:
-        from ..state import fields_of
-        f = fields_of(sections, name, 1, {"cntkctl": int, "virt": list, "phys": list})
-        self.cntkctl = f["cntkctl"]
-        for ch, (ctl, cval) in ((self.virt, f["virt"]), (self.phys, f["phys"])):
-            ch.ctl, ch.cval, ch._timer = int(ctl), int(cval), None
+        """Validate section `name`, then store it and re-arm both channels."""
+        GENERIC_TIMER_STATE.apply(self, GENERIC_TIMER_STATE.decode(self, sections, name))
+
+    def _post_load(self) -> None:
+        """The clock's timers were dropped by the restore: arm afresh, the
+        output level recomputed from nothing."""
+        for ch in (self.virt, self.phys):
+            ch._timer = None
             ch.level = False
             ch.rearm()
 
@@ -122,3 +125,20 @@ class GenericTimer:
             CNTP_TVAL_EL0: (lambda _c: p.read_tval(), lambda _c, x: p.write_tval(x)),
             CNTKCTL_EL1: (lambda _c: self.cntkctl, setkctl),
         }
+
+
+def _channel_field(name: str) -> Field:
+    """A channel saved as [CTL, CVAL] (CTL without ISTATUS, which is derived)."""
+    def get(t: GenericTimer) -> list[int]:
+        ch = getattr(t, name)
+        return [ch.ctl, ch.cval]
+
+    def put(t: GenericTimer, value: list[int]) -> None:
+        ch = getattr(t, name)
+        ch.ctl, ch.cval = value
+    return Field(name, Array(U64, count=2), get_fn=get, put_fn=put)
+
+
+GENERIC_TIMER_STATE = VMStateDescription("timer", 1, (
+    Field("cntkctl", U32), _channel_field("virt"), _channel_field("phys"),
+), post_load=GenericTimer._post_load)

@@ -25,6 +25,10 @@ retries it). Unknown command numbers and the GICv4 commands are skipped.
 Every table access checks the address against RAM first: nothing is ever
 read or written outside it.
 
+The frames are register tables (ITS_REGISTERS, TRANSLATION_REGISTERS), the
+commands a table by number (ITS_COMMANDS), the migrated registers a declared
+section (GICV3_ITS_STATE, "gicv3-its" v1), all at the end of this file.
+
 GITS_TRANSLATER: a CPU store carries DeviceID 0 (QEMU's requester ID for a
 CPU); the data is the EventID. Host interface: `translate_msi(address, data,
 device_id)` -> (INTID, vCPU) without side effects, `signal_msi(...)` delivers
@@ -37,10 +41,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import ConfigError, DeviceError
+from ..errors import DeviceError
+from ..regs import CallTable, Register, RegisterBank, WIDTHS_64, deposit, extract, raz
+from ..state import Array, Field, StateError, U32, U64, VMStateDescription
 from .gicv3 import _IDREGS, GIC_IIDR, LPI_INTID_START, GICD_TYPER_IDBITS, INTID_SPURIOUS
 
-ITS_SIZE = 0x2_0000
 TRANSLATION_FRAME = 0x1_0000
 GITS_TRANSLATER = TRANSLATION_FRAME + 0x40
 PIDR0_ITS = 0x94
@@ -90,10 +95,9 @@ CMD_MAPD, CMD_MAPC, CMD_MAPTI, CMD_MAPI = 0x08, 0x09, 0x0A, 0x0B
 CMD_INV, CMD_INVALL, CMD_MOVALL, CMD_DISCARD = 0x0C, 0x0D, 0x0E, 0x0F
 
 MASK32 = 0xFFFF_FFFF
-MASK64 = (1 << 64) - 1
 
-# command outcomes (QEMU ItsCmdResult)
-STALL, CONTINUE, OK = 0, 1, 2
+# command outcomes (QEMU ItsCmdResult; its CMD_STALL is a _MemFault here)
+CONTINUE, OK = 1, 2
 
 
 class _MemFault(Exception):
@@ -130,8 +134,6 @@ class _Table:
 class GicV3Its:
     """The ITS: registers, command queue, translation, host MSI interface."""
 
-    STATE_VERSION = 1
-
     def __init__(self, gic, ram, base: int,
                  log_guest_error: Callable[..., None] = lambda what, **k: None,
                  log_event: Callable[..., None] = lambda what, **k: None):
@@ -140,16 +142,20 @@ class GicV3Its:
         self.base = base
         self.guest_error = log_guest_error
         self.event = log_event
+        self._ctl_regs = RegisterBank("ITS", ITS_REGISTERS, log_guest_error)
+        self._translation_regs = RegisterBank("ITS translation frame", TRANSLATION_REGISTERS,
+                                              log_guest_error, word=TRANSLATION_FRAME)
+        # Bumped whenever a translation may change (remapping commands, CTLR,
+        # BASER/CBASER, reset, restore): lets a pre-translated MSI skip re-checking.
+        self.mapping_generation = 0
         self.reset()
 
     # ---- state -----------------------------------------------------------------------------------
     def reset(self) -> None:
-        """QEMU gicv3_its_reset: disabled and quiescent, queue and tables unset."""
-        # Bumped whenever a translation may change (remapping commands, CTLR,
-        # BASER/CBASER, reset, restore): lets a pre-translated MSI skip re-checking.
-        self.mapping_generation = getattr(self, "mapping_generation", 0) + 1
-        self.ctlr = CTLR_QUIESCENT
-        self.cbaser = self.cwriter = self.creadr = 0
+        """QEMU gicv3_its_reset: the registers' reset column (disabled and
+        quiescent, queue unset), BASERn as BASER_RESET."""
+        self.mapping_generation += 1
+        self._ctl_regs.reset(self)
         self.baser = list(BASER_RESET)
         self._derive()
 
@@ -273,129 +279,20 @@ class GicV3Its:
             return r, why, 0, -1, 0, None
         return OK, "", ite["intid"], rd, itt, ite
 
-    # ---- commands ------------------------------------------------------------------------------
-    def _cmd_int_clear_discard(self, cmd: int, dw: list[int]) -> tuple[int, str]:
-        devid, eventid = dw[0] >> 32, dw[1] & MASK32
-        name = {CMD_INT: "INT", CMD_CLEAR: "CLEAR", CMD_DISCARD: "DISCARD"}[cmd]
-        r, why, intid, rd, itt, _ = self._translate(devid, eventid, name)
-        if r != OK:
-            return r, why
-        self.gic.lpi_process(rd, intid, cmd == CMD_INT)
-        if cmd == CMD_DISCARD:
-            self._put_ite(itt, eventid, None)
-        return OK, ""
-
-    def _cmd_mapd(self, dw: list[int]) -> tuple[int, str]:
-        devid, size = dw[0] >> 32, dw[1] & 0x1F
-        itt, valid = dw[2] & (((1 << 44) - 1) << 8), bool(dw[2] >> 63)
-        if devid >= self.dt.num_entries:
-            return CONTINUE, f"MAPD: DeviceID {devid:#x} >= {self.dt.num_entries:#x}"
-        if size > ITS_IDBITS:
-            return CONTINUE, f"MAPD: Size {size} > {ITS_IDBITS}"
-        self._put_dte(devid, valid, size, itt)
-        return OK, ""
-
-    def _cmd_mapc(self, dw: list[int]) -> tuple[int, str]:
-        icid, valid = dw[2] & 0xFFFF, bool(dw[2] >> 63)
-        rdbase = ((dw[2] >> 16) & 0xFFFF) if valid else 0   # PTA = 0: processor number
-        if icid >= self.ct.num_entries:
-            return CONTINUE, f"MAPC: ICID {icid:#x} >= {self.ct.num_entries:#x}"
-        if valid and rdbase >= len(self.gic.cpus):
-            return CONTINUE, f"MAPC: RDbase {rdbase} names no vCPU"
-        self._put_cte(icid, valid, rdbase)
-        return OK, ""
-
-    def _cmd_mapti(self, dw: list[int], mapi: bool) -> tuple[int, str]:
-        name = "MAPI" if mapi else "MAPTI"
-        devid, eventid, icid = dw[0] >> 32, dw[1] & MASK32, dw[2] & 0xFFFF
-        intid = eventid if mapi else dw[1] >> 32
-        if devid >= self.dt.num_entries:
-            return CONTINUE, f"{name}: DeviceID {devid:#x} >= {self.dt.num_entries:#x}"
-        valid, size, itt = self._get_dte(devid)
-        if icid >= self.ct.num_entries:
-            return CONTINUE, f"{name}: ICID {icid:#x} >= {self.ct.num_entries:#x}"
-        if not valid:
-            return CONTINUE, f"{name}: no valid DTE for DeviceID {devid:#x}"
-        if eventid >= 1 << (size + 1):
-            return CONTINUE, f"{name}: EventID {eventid:#x} >= {1 << (size + 1):#x}"
-        if not LPI_INTID_START <= intid < 1 << (GICD_TYPER_IDBITS + 1):
-            return CONTINUE, f"{name}: INTID {intid:#x} is not an LPI"
-        self._put_ite(itt, eventid, {"physical": True, "intid": intid, "icid": icid, "vpeid": 0,
-                                     "doorbell": INTID_SPURIOUS})
-        return OK, ""
-
-    def _cmd_inv(self, dw: list[int]) -> tuple[int, str]:
-        r, why, intid, rd, _, _ = self._translate(dw[0] >> 32, dw[1] & MASK32, "INV")
-        if r != OK:
-            return r, why
-        self.gic.lpi_inv(rd, intid)
-        return OK, ""
-
-    def _cmd_invall(self, dw: list[int]) -> tuple[int, str]:
-        # QEMU: the ICID is not checked; every redistributor re-reads its config.
-        for i in range(len(self.gic.cpus)):
-            self.gic.lpi_inv(i)
-        return OK, ""
-
-    def _cmd_movi(self, dw: list[int]) -> tuple[int, str]:
-        devid, eventid, new_icid = dw[0] >> 32, dw[1] & MASK32, dw[2] & 0xFFFF
-        r, why, itt, ite = self._lookup_ite(devid, eventid, "MOVI")
-        if r != OK:
-            return r, why
-        if not ite["physical"]:
-            return CONTINUE, "MOVI: virtual ITE"
-        r, why, old_rd = self._lookup_cte(ite["icid"], "MOVI")
-        if r != OK:
-            return r, why
-        r, why, new_rd = self._lookup_cte(new_icid, "MOVI")
-        if r != OK:
-            return r, why
-        if old_rd != new_rd:
-            self.gic.lpi_move(old_rd, new_rd, ite["intid"])
-        ite["icid"] = new_icid
-        self._put_ite(itt, eventid, ite)
-        return OK, ""
-
-    def _cmd_movall(self, dw: list[int]) -> tuple[int, str]:
-        rd1, rd2 = (dw[2] >> 16) & ((1 << 36) - 1), (dw[3] >> 16) & ((1 << 36) - 1)
-        n = len(self.gic.cpus)
-        if rd1 >= n or rd2 >= n:
-            return CONTINUE, f"MOVALL: RDbase {rd1 if rd1 >= n else rd2} names no vCPU"
-        if rd1 != rd2:
-            self.gic.lpi_move(rd1, rd2)
-        return OK, ""
-
-    # Commands that can change what a (DeviceID, EventID) translates to.
-    _REMAPPING = frozenset({CMD_MAPD, CMD_MAPC, CMD_MAPTI, CMD_MAPI, CMD_MOVI, CMD_DISCARD})
-
+    # ---- command queue (QEMU process_cmdq) ------------------------------------------------------
     def _run_command(self, dw: list[int]) -> tuple[int, str]:
+        """One command through ITS_COMMANDS; GICv4 commands without Virtual and
+        unknown numbers are skipped (QEMU only traces them, logs nothing)."""
         cmd = dw[0] & 0xFF
-        if cmd in self._REMAPPING:
+        if cmd in REMAPPING_COMMANDS:
             self.mapping_generation += 1
-        if cmd in (CMD_INT, CMD_CLEAR, CMD_DISCARD):
-            return self._cmd_int_clear_discard(cmd, dw)
-        if cmd == CMD_MAPD:
-            return self._cmd_mapd(dw)
-        if cmd == CMD_MAPC:
-            return self._cmd_mapc(dw)
-        if cmd in (CMD_MAPTI, CMD_MAPI):
-            return self._cmd_mapti(dw, cmd == CMD_MAPI)
-        if cmd == CMD_INV:
-            return self._cmd_inv(dw)
-        if cmd == CMD_INVALL:
-            return self._cmd_invall(dw)
-        if cmd == CMD_MOVI:
-            return self._cmd_movi(dw)
-        if cmd == CMD_MOVALL:
-            return self._cmd_movall(dw)
-        if cmd == CMD_SYNC:
-            return OK, ""
-        # GICv4 commands without Virtual, and unknown numbers: skipped (QEMU
-        # logs nothing for an unknown number, only traces it).
-        return CONTINUE, ""
+        call = ITS_COMMANDS.get(cmd)
+        if call is None:
+            return CONTINUE, ""
+        return call.handler(self, dw)
 
     def _process_queue(self, cpu: int = -1) -> None:
-        """QEMU process_cmdq: run commands from CREADR up to CWRITER."""
+        """Run commands from CREADR up to CWRITER."""
         if not self.enabled:
             return
         wr = (self.cwriter & QUEUE_OFFSET_MASK) >> 5
@@ -427,129 +324,103 @@ class GicV3Its:
             rd = (rd + 1) % self.cq_entries
             self.creadr = (self.creadr & ~QUEUE_OFFSET_MASK) | (rd << 5)
 
-    # ---- MMIO ----------------------------------------------------------------------------------
+    # ---- MMIO: ITS_REGISTERS and TRANSLATION_REGISTERS, the vCPU as context ----------------------
     def mmio_read(self, cpu: int, offset: int, size: int) -> int:
-        if offset >= TRANSLATION_FRAME:
-            if size not in (2, 4) or offset % size:
-                self.guest_error("ITS: invalid translation-frame read", cpu=cpu, offset=offset, size=size)
-            return 0                                  # GITS_TRANSLATER is write-only; RES0 elsewhere
-        v = self._ctl_read(offset, size)
-        if v is None:
-            self.guest_error("ITS: invalid read", cpu=cpu, offset=offset, size=size)
-            return 0
-        return v
+        regs = self._ctl_regs if offset < TRANSLATION_FRAME else self._translation_regs
+        return regs.read(self, cpu, offset, size, cpu)
 
     def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
-        if offset < TRANSLATION_FRAME and (offset < GITS_CWRITER or offset >= 0x100):
-            self.mapping_generation += 1            # CTLR, CBASER, BASER<n>: tables may move
-        if offset >= TRANSLATION_FRAME:
-            if size not in (2, 4) or offset % size:
-                self.guest_error("ITS: invalid translation-frame write", cpu=cpu, offset=offset,
-                                 size=size, value=value)
-                return
-            if offset == GITS_TRANSLATER and self.enabled:
-                self._translater_write(0, value, cpu)   # a CPU's requester ID is 0
+        regs = self._ctl_regs if offset < TRANSLATION_FRAME else self._translation_regs
+        regs.write(self, cpu, offset, size, value, cpu)
+
+    def read_ctlr(self, cpu: int, rel: int, size: int) -> int:
+        return self.ctlr
+
+    def write_ctlr(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """Enabling takes the table and queue geometry from the registers and
+        runs the queue (QEMU its_writel); Quiescent stays 1."""
+        self.mapping_generation += 1
+        if value & CTLR_ENABLED:
+            self.ctlr |= CTLR_ENABLED
+            self._derive()
+            self._process_queue(cpu)
+        else:
+            self.ctlr &= ~CTLR_ENABLED
+
+    def read_iidr(self, cpu: int, rel: int, size: int) -> int:
+        return GIC_IIDR
+
+    def write_iidr(self, cpu: int, rel: int, size: int, value: int) -> None:
+        self.guest_error("ITS: write to a read-only register", cpu=cpu, offset=GITS_IIDR, value=value)
+
+    def read_typer(self, cpu: int, rel: int, size: int) -> int:
+        return extract(GITS_TYPER_VALUE, rel, size)
+
+    def write_typer(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """QEMU its_writell calls only the 8-byte write a write to a read-only
+        register; a 4-byte one is an invalid access (its_writel default)."""
+        if size == 8:
+            self.guest_error("ITS: write to read-only GITS_TYPER", cpu=cpu, value=value)
+        else:
+            self.guest_error("ITS: invalid write", cpu=cpu, offset=GITS_TYPER + rel, size=size,
+                             value=value)
+
+    def read_cbaser(self, cpu: int, rel: int, size: int) -> int:
+        return extract(self.cbaser, rel, size)
+
+    def write_cbaser(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """Read-only while enabled; a write moves CREADR to the queue's start."""
+        self.mapping_generation += 1
+        if not self.enabled:
+            self.cbaser = deposit(self.cbaser, rel, size, value)
+            self.creadr = 0
+
+    def read_cwriter(self, cpu: int, rel: int, size: int) -> int:
+        return extract(self.cwriter, rel, size)
+
+    def write_cwriter(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """A write to the low word runs the queue (Retry reads as 0)."""
+        if rel == 0:
+            value &= ~CWRITER_RETRY
+        self.cwriter = deposit(self.cwriter, rel, size, value)
+        if rel == 0 and self.cwriter != self.creadr:
+            self._process_queue(cpu)
+
+    def read_creadr(self, cpu: int, rel: int, size: int) -> int:
+        return extract(self.creadr, rel, size)
+
+    def write_creadr(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """Writable because GICD_CTLR.DS = 1 (QEMU); Stalled is not."""
+        if rel == 0:
+            value &= ~CREADR_STALLED
+        self.creadr = deposit(self.creadr, rel, size, value)
+
+    def read_baser(self, cpu: int, rel: int, size: int) -> int:
+        return extract(self.baser[rel >> 3], rel & 7, size)
+
+    def write_baser(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """Read-only while enabled; an unimplemented BASERn (reset 0) is RAZ/WI;
+        Type and Entry_Size are read-only."""
+        self.mapping_generation += 1
+        i = rel >> 3
+        old = self.baser[i]
+        if self.enabled or old == 0:
             return
-        if not self._ctl_write(offset, size, value, cpu):
-            self.guest_error("ITS: invalid write", cpu=cpu, offset=offset, size=size, value=value)
+        self.baser[i] = (deposit(old, rel & 7, size, value) & ~BASER_RO_MASK) | (old & BASER_RO_MASK)
 
-    def _ctl_read(self, off: int, size: int) -> int | None:
-        if size == 4:
-            if off == GITS_CTLR:
-                return self.ctlr
-            if off == GITS_IIDR:
-                return GIC_IIDR
-            if GITS_IDREGS <= off < GITS_IDREGS + 0x30 and not off & 3:
-                v = _IDREGS[(off - GITS_IDREGS) // 4]
-                return PIDR0_ITS if v is None else v
-            reg = self._reg64(off & ~7)
-            if reg is not None and not off & 3:
-                return (reg >> 32) if off & 4 else reg & MASK32
-            return None
-        if size == 8 and not off & 7:
-            return self._reg64(off)
-        return None
+    def read_idreg(self, cpu: int, rel: int, size: int) -> int:
+        v = _IDREGS[rel >> 2]
+        return PIDR0_ITS if v is None else v
 
-    def _reg64(self, off: int) -> int | None:
-        if off == GITS_TYPER:
-            return GITS_TYPER_VALUE
-        if off == GITS_CBASER:
-            return self.cbaser
-        if off == GITS_CWRITER:
-            return self.cwriter
-        if off == GITS_CREADR:
-            return self.creadr
-        if GITS_BASER <= off < GITS_BASER + 0x40:
-            return self.baser[(off - GITS_BASER) // 8]
-        return None
+    def write_idreg(self, cpu: int, rel: int, size: int, value: int) -> None:
+        self.guest_error("ITS: write to a read-only register", cpu=cpu, offset=GITS_IDREGS + rel,
+                         value=value)
 
-    def _ctl_write(self, off: int, size: int, v: int, cpu: int) -> bool:
-        """QEMU its_writel / its_writell; False = not a register (logged RAZ/WI)."""
-        if size == 4 and not off & 3:
-            if off == GITS_CTLR:
-                if v & CTLR_ENABLED:
-                    self.ctlr |= CTLR_ENABLED
-                    self._derive()
-                    self._process_queue(cpu)
-                else:
-                    self.ctlr &= ~CTLR_ENABLED
-                return True
-            if off in (GITS_IIDR,) or GITS_IDREGS <= off < GITS_IDREGS + 0x30:
-                self.guest_error("ITS: write to a read-only register", cpu=cpu, offset=off, value=v)
-                return True
-            if off in (GITS_TYPER, GITS_TYPER + 4):
-                return False                          # QEMU: only the 8-byte write is "RO"
-            sh = 32 if off & 4 else 0
-            base = off & ~7
-            if base == GITS_CBASER:
-                if not self.enabled:
-                    self.cbaser = _deposit(self.cbaser, sh, v)
-                    self.creadr = 0
-                return True
-            if base == GITS_CWRITER:
-                if sh:
-                    self.cwriter = _deposit(self.cwriter, 32, v)
-                else:
-                    self.cwriter = _deposit(self.cwriter, 0, v & ~CWRITER_RETRY)
-                    if self.cwriter != self.creadr:
-                        self._process_queue(cpu)
-                return True
-            if base == GITS_CREADR:                   # writable: GICD_CTLR.DS = 1
-                self.creadr = _deposit(self.creadr, sh, v & ~CREADR_STALLED if not sh else v)
-                return True
-            if GITS_BASER <= base < GITS_BASER + 0x40:
-                self._baser_write(base, v << sh, MASK32 << sh)
-                return True
-            return False
-        if size == 8 and not off & 7:
-            if GITS_BASER <= off < GITS_BASER + 0x40:
-                self._baser_write(off, v, MASK64)
-                return True
-            if off == GITS_CBASER:
-                if not self.enabled:
-                    self.cbaser = v
-                    self.creadr = 0
-                return True
-            if off == GITS_CWRITER:
-                self.cwriter = v & ~CWRITER_RETRY
-                if self.cwriter != self.creadr:
-                    self._process_queue(cpu)
-                return True
-            if off == GITS_CREADR:
-                self.creadr = v & ~CREADR_STALLED
-                return True
-            if off == GITS_TYPER:
-                self.guest_error("ITS: write to read-only GITS_TYPER", cpu=cpu, value=v)
-                return True
-        return False
-
-    def _baser_write(self, off: int, v: int, mask: int) -> None:
-        """RO while enabled; unimplemented BASERn RAZ/WI; Type and Entry_Size RO."""
-        i = (off - GITS_BASER) // 8
-        if self.enabled or self.baser[i] == 0:
-            return
-        keep = BASER_RO_MASK | (MASK64 & ~mask)
-        self.baser[i] = (self.baser[i] & keep) | (v & mask & ~BASER_RO_MASK)
+    def write_translater(self, cpu: int, rel: int, size: int, value: int) -> None:
+        """A CPU store: DeviceID 0 (QEMU's requester ID for a CPU), data =
+        EventID; ignored while disabled and everywhere else in the frame."""
+        if rel == GITS_TRANSLATER - TRANSLATION_FRAME and self.enabled:
+            self._translater_write(0, value, cpu)
 
     # ---- translation ---------------------------------------------------------------------------
     def _translater_write(self, devid: int, eventid: int, cpu: int) -> None:
@@ -597,32 +468,201 @@ class GicV3Its:
 
     # ---- migration -----------------------------------------------------------------------------
     def save_state(self) -> dict:
-        """Section "gicv3-its" v1: the registers (the tables are in guest RAM)."""
-        from ..state import section
-        return section("gicv3-its", self.STATE_VERSION, base=self.base, ctlr=self.ctlr,
-                       cbaser=self.cbaser, cwriter=self.cwriter, creadr=self.creadr,
-                       baser=list(self.baser))
+        """Section "gicv3-its" (GICV3_ITS_STATE): the registers; the tables are in guest RAM."""
+        return GICV3_ITS_STATE.save(self)
 
     def load_state(self, sections: dict) -> None:
+        """Validate the whole section first (StateError), then store it."""
+        GICV3_ITS_STATE.apply(self, GICV3_ITS_STATE.decode(self, sections))
+
+    def _post_load(self) -> None:
         self.mapping_generation += 1
-        from ..state import fields_of
-        f = fields_of(sections, "gicv3-its", self.STATE_VERSION,
-                      {"base": int, "ctlr": int, "cbaser": int, "cwriter": int, "creadr": int,
-                       "baser": list})
-        if f["base"] != self.base:
-            raise ConfigError("snapshot: ITS address differs from this machine's")
-        vals = [f[k] for k in ("ctlr", "cbaser", "cwriter", "creadr")]
-        baser = f["baser"]
-        if len(baser) != 8 or not all(isinstance(x, int) and not isinstance(x, bool)
-                                      and 0 <= x <= MASK64 for x in vals + baser):
-            raise ConfigError("snapshot: ITS registers are not 64-bit numbers (8 BASERs)")
-        if any((b ^ r) & BASER_RO_MASK or (r == 0 and b) for b, r in zip(baser, BASER_RESET)):
-            raise ConfigError("snapshot: ITS BASER types differ from this ITS's")
-        self.ctlr = (vals[0] & CTLR_ENABLED) | CTLR_QUIESCENT
-        self.cbaser, self.cwriter, self.creadr = vals[1:]
-        self.baser = list(baser)
         self._derive()
 
 
-def _deposit(old: int, shift: int, v: int) -> int:
-    return (old & ~(MASK32 << shift)) | ((v & MASK32) << shift)
+# ---- the register frames ---------------------------------------------------------------------
+ITS_REGISTERS = (
+    Register("GITS_CTLR", GITS_CTLR, GicV3Its.read_ctlr, GicV3Its.write_ctlr,
+             reset=CTLR_QUIESCENT, field="ctlr"),
+    Register("GITS_IIDR", GITS_IIDR, GicV3Its.read_iidr, GicV3Its.write_iidr),
+    Register("GITS_TYPER", GITS_TYPER, GicV3Its.read_typer, GicV3Its.write_typer, WIDTHS_64),
+    Register("GITS_CBASER", GITS_CBASER, GicV3Its.read_cbaser, GicV3Its.write_cbaser, WIDTHS_64,
+             reset=0, field="cbaser"),
+    Register("GITS_CWRITER", GITS_CWRITER, GicV3Its.read_cwriter, GicV3Its.write_cwriter, WIDTHS_64,
+             reset=0, field="cwriter"),
+    Register("GITS_CREADR", GITS_CREADR, GicV3Its.read_creadr, GicV3Its.write_creadr, WIDTHS_64,
+             reset=0, field="creadr"),
+    Register("GITS_BASER<n>", GITS_BASER, GicV3Its.read_baser, GicV3Its.write_baser, WIDTHS_64,
+             length=8 * len(BASER_RESET)),                     # reset: BASER_RESET
+    Register("GITS_IDREGS", GITS_IDREGS, GicV3Its.read_idreg, GicV3Its.write_idreg,
+             length=4 * len(_IDREGS)),
+)
+
+# The translation frame is RES0 but for GITS_TRANSLATER, so one entry covers
+# it (2- and 4-byte accesses; reads are 0); its bank is keyed by frame.
+TRANSLATION_REGISTERS = (
+    Register("GITS_TRANSLATER", TRANSLATION_FRAME, raz, GicV3Its.write_translater,
+             frozenset({2, 4}), length=TRANSLATION_FRAME),
+)
+
+
+# ---- the command set (DW0 [7:0]); handlers return (OK | CONTINUE, reason) --------------------
+def _lpi_command(its: GicV3Its, dw: list[int], name: str, pending: bool, unmap: bool = False
+                 ) -> tuple[int, str]:
+    """INT, CLEAR, DISCARD: translate, set or clear the LPI's pending state."""
+    eventid = dw[1] & MASK32
+    r, why, intid, rd, itt, _ = its._translate(dw[0] >> 32, eventid, name)
+    if r != OK:
+        return r, why
+    its.gic.lpi_process(rd, intid, pending)
+    if unmap:
+        its._put_ite(itt, eventid, None)
+    return OK, ""
+
+
+def cmd_int(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    return _lpi_command(its, dw, "INT", True)
+
+
+def cmd_clear(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    return _lpi_command(its, dw, "CLEAR", False)
+
+
+def cmd_discard(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    return _lpi_command(its, dw, "DISCARD", False, unmap=True)
+
+
+def cmd_mapd(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    devid, size = dw[0] >> 32, dw[1] & 0x1F
+    itt, valid = dw[2] & (((1 << 44) - 1) << 8), bool(dw[2] >> 63)
+    if devid >= its.dt.num_entries:
+        return CONTINUE, f"MAPD: DeviceID {devid:#x} >= {its.dt.num_entries:#x}"
+    if size > ITS_IDBITS:
+        return CONTINUE, f"MAPD: Size {size} > {ITS_IDBITS}"
+    its._put_dte(devid, valid, size, itt)
+    return OK, ""
+
+
+def cmd_mapc(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    icid, valid = dw[2] & 0xFFFF, bool(dw[2] >> 63)
+    rdbase = ((dw[2] >> 16) & 0xFFFF) if valid else 0       # PTA = 0: processor number
+    if icid >= its.ct.num_entries:
+        return CONTINUE, f"MAPC: ICID {icid:#x} >= {its.ct.num_entries:#x}"
+    if valid and rdbase >= len(its.gic.cpus):
+        return CONTINUE, f"MAPC: RDbase {rdbase} names no vCPU"
+    its._put_cte(icid, valid, rdbase)
+    return OK, ""
+
+
+def _map_event(its: GicV3Its, dw: list[int], name: str, intid: int) -> tuple[int, str]:
+    """MAPTI and MAPI (whose pINTID is the EventID): write a physical ITE."""
+    devid, eventid, icid = dw[0] >> 32, dw[1] & MASK32, dw[2] & 0xFFFF
+    if devid >= its.dt.num_entries:
+        return CONTINUE, f"{name}: DeviceID {devid:#x} >= {its.dt.num_entries:#x}"
+    valid, size, itt = its._get_dte(devid)
+    if icid >= its.ct.num_entries:
+        return CONTINUE, f"{name}: ICID {icid:#x} >= {its.ct.num_entries:#x}"
+    if not valid:
+        return CONTINUE, f"{name}: no valid DTE for DeviceID {devid:#x}"
+    if eventid >= 1 << (size + 1):
+        return CONTINUE, f"{name}: EventID {eventid:#x} >= {1 << (size + 1):#x}"
+    if not LPI_INTID_START <= intid < 1 << (GICD_TYPER_IDBITS + 1):
+        return CONTINUE, f"{name}: INTID {intid:#x} is not an LPI"
+    its._put_ite(itt, eventid, {"physical": True, "intid": intid, "icid": icid, "vpeid": 0,
+                                "doorbell": INTID_SPURIOUS})
+    return OK, ""
+
+
+def cmd_mapti(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    return _map_event(its, dw, "MAPTI", dw[1] >> 32)
+
+
+def cmd_mapi(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    return _map_event(its, dw, "MAPI", dw[1] & MASK32)
+
+
+def cmd_inv(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    r, why, intid, rd, _, _ = its._translate(dw[0] >> 32, dw[1] & MASK32, "INV")
+    if r != OK:
+        return r, why
+    its.gic.lpi_inv(rd, intid)
+    return OK, ""
+
+
+def cmd_invall(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    """QEMU does not check the ICID: every redistributor re-reads its configuration."""
+    for i in range(len(its.gic.cpus)):
+        its.gic.lpi_inv(i)
+    return OK, ""
+
+
+def cmd_movi(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    devid, eventid, new_icid = dw[0] >> 32, dw[1] & MASK32, dw[2] & 0xFFFF
+    r, why, itt, ite = its._lookup_ite(devid, eventid, "MOVI")
+    if r != OK:
+        return r, why
+    if not ite["physical"]:
+        return CONTINUE, "MOVI: virtual ITE"
+    r, why, old_rd = its._lookup_cte(ite["icid"], "MOVI")
+    if r != OK:
+        return r, why
+    r, why, new_rd = its._lookup_cte(new_icid, "MOVI")
+    if r != OK:
+        return r, why
+    if old_rd != new_rd:
+        its.gic.lpi_move(old_rd, new_rd, ite["intid"])
+    ite["icid"] = new_icid
+    its._put_ite(itt, eventid, ite)
+    return OK, ""
+
+
+def cmd_movall(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    rd1, rd2 = (dw[2] >> 16) & ((1 << 36) - 1), (dw[3] >> 16) & ((1 << 36) - 1)
+    n = len(its.gic.cpus)
+    if rd1 >= n or rd2 >= n:
+        return CONTINUE, f"MOVALL: RDbase {rd1 if rd1 >= n else rd2} names no vCPU"
+    if rd1 != rd2:
+        its.gic.lpi_move(rd1, rd2)
+    return OK, ""
+
+
+def cmd_sync(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
+    """Commands complete synchronously: nothing to wait for."""
+    return OK, ""
+
+
+CommandFn = Callable[[GicV3Its, list], tuple[int, str]]
+ITS_COMMANDS: CallTable[CommandFn] = CallTable.of("ITS command", [
+    (CMD_MOVI, "MOVI", cmd_movi), (CMD_INT, "INT", cmd_int), (CMD_CLEAR, "CLEAR", cmd_clear),
+    (CMD_SYNC, "SYNC", cmd_sync), (CMD_MAPD, "MAPD", cmd_mapd), (CMD_MAPC, "MAPC", cmd_mapc),
+    (CMD_MAPTI, "MAPTI", cmd_mapti), (CMD_MAPI, "MAPI", cmd_mapi), (CMD_INV, "INV", cmd_inv),
+    (CMD_INVALL, "INVALL", cmd_invall), (CMD_MOVALL, "MOVALL", cmd_movall),
+    (CMD_DISCARD, "DISCARD", cmd_discard),
+])
+
+# Commands that can change what a (DeviceID, EventID) translates to.
+REMAPPING_COMMANDS = frozenset({CMD_MAPD, CMD_MAPC, CMD_MAPTI, CMD_MAPI, CMD_MOVI, CMD_DISCARD})
+
+
+# ---- migrated state --------------------------------------------------------------------------
+def _check_state(its: GicV3Its, values: dict) -> None:
+    if values["base"] != its.base:
+        raise StateError("snapshot: ITS address differs from this machine's")
+    if any((b ^ r) & BASER_RO_MASK or (r == 0 and b) for b, r in zip(values["baser"], BASER_RESET)):
+        raise StateError("snapshot: ITS BASER types differ from this ITS's")
+
+
+def _put_ctlr(its: GicV3Its, ctlr: int) -> None:
+    its.ctlr = (ctlr & CTLR_ENABLED) | CTLR_QUIESCENT
+
+
+def _put_baser(its: GicV3Its, baser: list[int]) -> None:
+    its.baser = list(baser)
+
+
+GICV3_ITS_STATE = VMStateDescription("gicv3-its", 1, (
+    Field("base", U64, put_fn=lambda its, base: None),      # checked only: the board places the ITS
+    Field("ctlr", U32, put_fn=_put_ctlr),
+    Field("cbaser", U64), Field("cwriter", U64), Field("creadr", U64),
+    Field("baser", Array(U64, count=len(BASER_RESET)), put_fn=_put_baser),
+), check=_check_state, post_load=GicV3Its._post_load)
