@@ -129,7 +129,7 @@ def test_injection_into_missing_source():
     assert e.value.errno_name == "ENOENT"
 
 
-# ---- presentation rules (QEMU icp_*/ics_*) --------------------------------------------------------
+# ---- presentation rules (QEMU icp_*/ics_*) -------------------------------------------------------
 
 def test_ipi_presented_only_below_cppr():
     x, lines = fabric(1)
@@ -315,7 +315,7 @@ def test_version_1_snapshot_is_refused_naming_the_version():
     lambda f: f["sources"].append(dict(f["sources"][0])),                       # twice
     lambda f: f["sources"][0].update(type="edge"),
     lambda f: f["sources"][0].update(priority=0x100),
-    lambda f: f["icps"].pop(),                                                  # a presenter missing
+    lambda f: f["icps"].pop(),                                      # a presenter missing
     lambda f: f["icps"][1].update(xirr=0xFF00_3000),                            # XISR not a source
 ])
 def test_bad_state_is_refused_before_anything_changes(damage):

@@ -451,7 +451,7 @@ class Xics:
                 self._icp_resend(icp)
 
 
-# ---- declared migration state (QEMU vmstate_ics_irq / vmstate_icp_server) -------------------------
+# ---- declared migration state (QEMU vmstate_ics_irq / vmstate_icp_server) ------------------------
 SOURCE_TYPES = ("free", "msi", "lsi")          # indexed by TYPE_FREE, TYPE_MSI, TYPE_LSI
 
 
@@ -569,7 +569,7 @@ XICS_SOURCE = Struct((
     Field("server", U32),
     Field("priority", U8),                     # 0xff = masked
     Field("saved_priority", U8),               # for ibm,int-on
-    Field("status", UInt(4)),                  # ST_ASSERTED | ST_SENT | ST_REJECTED | ST_MASKED_PENDING
+    Field("status", UInt(4)),                  # ST_ASSERTED|ST_SENT|ST_REJECTED|ST_MASKED_PENDING
     Field("type", Str(SOURCE_TYPES)),
 ))
 XICS_ICP = Struct((

@@ -737,7 +737,7 @@ def _end_queue_problem(end: EndState) -> str | None:
     return None
 
 
-# ---- ESB operations (xive.h XIVE_ESB_*, xive.c xive_source_esb_read/write) --------------------------
+# ---- ESB operations (xive.h XIVE_ESB_*, xive.c xive_source_esb_read/write) -----------------------
 # Handlers: load(xive, lisn, page offset, cpu) -> value, store(xive, lisn, page offset, cpu).
 
 def _esb_load_eoi(x: Xive, lisn: int, off: int, cpu: int) -> int:
@@ -819,7 +819,7 @@ _ESB_LOADS = tuple(op.load for op in _ESB_BY_SLOT)
 _ESB_STORES = tuple(op.store for op in _ESB_BY_SLOT)
 
 
-# ---- TIMA special operations (xive.c xive_tm_operations) -------------------------------------------
+# ---- TIMA special operations (xive.c xive_tm_operations) -----------------------------------------
 # Handlers: read(xive, tctx) -> value, write(xive, tctx, value).
 
 def _tm_set_os_cppr(x: Xive, t: Tctx, value: int) -> None:
@@ -922,7 +922,7 @@ _TM_READ_OPS = _tm_lookup(write=False)
 _TM_WRITE_OPS = _tm_lookup(write=True)
 
 
-# ---- declared migration state ------------------------------------------------------------------------
+# ---- declared migration state --------------------------------------------------------------------
 _END_RESET = (0, END_W1_ESE_Q | END_W1_ESN_Q, 0, 0, 0, 0, 0, 0)
 
 
