@@ -129,7 +129,7 @@ def test_injection_into_missing_source():
     assert e.value.errno_name == "ENOENT"
 
 
-# ---- presentation rules (QEMU icp_*/ics_*) -------------------------------------------------------
+# ---- presentation rules (QEMU icp_*/ics_*) --------------------------------------------------------
 
 def test_ipi_presented_only_below_cppr():
     x, lines = fabric(1)
