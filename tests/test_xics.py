@@ -270,3 +270,63 @@ def test_eoi_of_a_source_not_in_service_is_a_guest_error_but_still_sets_cppr():
     x.set_irq(0x1300, 1)
     x.eoi(icp, x.accept(icp))                               # a real round trip: no error
     assert errors == []
+
+
+# ---- declared migration state -----------------------------------------------------------------
+
+def _busy_fabric():
+    x, lines = fabric(2)
+    x.create_range(0x1000, 0x100)
+    x.set_sources(0x1010, [word(1, 5), word(0, 4, lsi=True, pending=True), word(0, 6, masked=True)])
+    x.set_cppr(x.icps[1], 0xFF)
+    x.set_irq(0x1010, 1)                      # presented to server 1
+    x.set_mfrr(x.icps[0], 3)                  # an IPI on server 0
+    x.set_cppr(x.icps[0], 0xFF)
+    return x, lines
+
+
+def test_state_round_trip_and_outputs():
+    x, lines = _busy_fabric()
+    sec = x.save_state()
+    assert (sec["name"], sec["version"]) == ("xics", 2)
+    assert sec["fields"]["ranges"] == [{"first": 0x1000, "count": 0x100}]
+    assert [s["nr"] for s in sec["fields"]["sources"]] == [0x1010, 0x1011, 0x1012]
+    y, ylines = fabric(2)
+    y.load_state({"xics": sec})
+    assert y.save_state() == sec and ylines == lines == {0: True, 1: True}
+    assert y.icps[1].owner == 0x1010 and y.icps[0].owner is None
+    assert y.get_sources(0x1000, 0x20) == x.get_sources(0x1000, 0x20)
+
+
+def test_version_1_snapshot_is_refused_naming_the_version():
+    from vmachine.state import StateError
+    x, _ = fabric(1)
+    old = {"name": "xics", "version": 1,
+           "fields": {"active": True, "sources": [[0x1000, 0, 255, 255, 0, 1]], "icps": []}}
+    with pytest.raises(StateError) as e:
+        x.load_state({"xics": old})
+    assert "version 1" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda f: f["ranges"].append({"first": 0x8, "count": 4}),                   # reserved
+    lambda f: f["ranges"].append({"first": 0x1080, "count": 4}),                # overlaps
+    lambda f: f["sources"].append(dict(f["sources"][0], nr=0x2000)),            # not in a range
+    lambda f: f["sources"].append(dict(f["sources"][0])),                       # twice
+    lambda f: f["sources"][0].update(type="edge"),
+    lambda f: f["sources"][0].update(priority=0x100),
+    lambda f: f["icps"].pop(),                                      # a presenter missing
+    lambda f: f["icps"][1].update(xirr=0xFF00_3000),                            # XISR not a source
+])
+def test_bad_state_is_refused_before_anything_changes(damage):
+    import copy
+    from vmachine.state import StateError
+    x, _ = _busy_fabric()
+    sec = copy.deepcopy(x.save_state())
+    damage(sec["fields"])
+    y, ylines = fabric(2)
+    y.create_source(0x3000, lsi=True)
+    before = y.save_state()
+    with pytest.raises(StateError):
+        y.load_state({"xics": sec})
+    assert y.save_state() == before and ylines == {0: False, 1: False}

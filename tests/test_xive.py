@@ -534,7 +534,7 @@ def test_save_load_round_trip():
     with pytest.raises(ConfigError):
         x2.load_state(bad)
     with pytest.raises(ConfigError):
-        x2.load_state({"xive": dict(saved, version=2)})
+        x2.load_state({"xive": dict(saved, version=saved["version"] + 1)})   # a future version
 
 
 def test_host_interface_errors(mx):
@@ -597,3 +597,46 @@ def test_priority_and_target_truncation(mx):
     assert (x.xive.get_source(0).eas >> 32) & 0xFF_FFFF == 13          # END 1*8 + 5
     assert hcall(m, H_INT_SET_SOURCE_CONFIG, 0, 0, 0, 0x107, 0)[0] == H_P4
     assert hcall(m, H_INT_GET_QUEUE_INFO, 0, 0, 0x1FF)[0] == H_P3
+
+
+# ---- declared migration state -----------------------------------------------------------------
+
+def test_state_names_its_fields_and_refuses_version_1():
+    from vmachine.state import StateError
+    m, x = machine()
+    route(m, 0x1100, 1, 4, 0x99, qshift=12)
+    sec = x.save_state()
+    assert (sec["name"], sec["version"]) == ("xive", 2) and "active" not in sec["fields"]
+    eas = {e["lisn"]: e for e in sec["fields"]["eas"]}[0x1100]
+    assert eas == {"lisn": 0x1100, "valid": True, "end_block": 0, "end_index": 12,
+                   "masked": False, "eisn": 0x99}
+    with pytest.raises(StateError) as e:
+        x.load_state({"xive": dict(sec, version=1)})
+    assert "version 1" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda f: f["sources"].append({"lisn": 0x2000, "pq": 0, "lsi": False, "asserted": False}),
+    lambda f: f["sources"].append({"lisn": 5, "pq": 0, "lsi": False, "asserted": True}),
+    lambda f: f["sources"].append({"lisn": 5, "pq": 4, "lsi": False, "asserted": False}),
+    lambda f: f["eas"].append(dict(f["eas"][0])),
+    lambda f: f["eas"][0].update(masked=False, end_index=16),
+    lambda f: f["eas"][0].update(eisn=1 << 31),
+    lambda f: f["ends"].append({"index": 16, "words": [0] * 8}),
+    lambda f: f["ends"][0].update(words=f["ends"][0]["words"][:7]),
+    lambda f: f["ends"][0]["words"].__setitem__(3, 0x123),                     # queue not aligned
+    lambda f: f["tctxs"].pop(),
+    lambda f: f["tctxs"][0].update(regs=[0] * 63),
+])
+def test_bad_state_is_refused_before_anything_changes(damage):
+    import copy
+    from vmachine.state import StateError
+    m, x = machine()
+    route(m, 0x1100, 1, 4, 0x99, qshift=12)
+    sec = copy.deepcopy(x.save_state())
+    damage(sec["fields"])
+    m2, x2 = machine()
+    before = x2.save_state()
+    with pytest.raises(StateError):
+        x2.load_state({"xive": sec})
+    assert x2.save_state() == before

@@ -16,14 +16,21 @@ visits only the sources that can be resent (kept in a candidate set), so the
 cost of delivery does not depend on how many sources exist. QEMU visits every
 source on each resend; the outcome is the same because candidates are
 visited in the same (ascending) order.
+
+Migrated state is declared once, XICS_STATE at the end of the file (QEMU's
+vmstate_ics_irq / vmstate_icp_server fields, sources as ranges plus the
+ones not as created).
 """
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import DeviceError
+from ..state import (Array, Field, StateError, Str, Struct, U8, U32, UInt,
+                     VMStateDescription)
 
 XICS_IPI = 2
 XISR_MASK = 0x00FF_FFFF
@@ -420,45 +427,21 @@ class Xics:
             raise DeviceError("ENOENT", f"no XICS presenter for server {server}")
         return icp
 
-    # ---- migration (the whole fabric) ------------------------------------------------------
-    STATE_VERSION = 1
-
+    # ---- migration (the whole fabric; declared in XICS_STATE below) ---------------------------
     def save_state(self) -> dict:
-        """Every existing source [nr, server, priority, saved, status, type] and
-        every presenter [server, xirr, pending_priority, mfrr, owner (-1: none),
-        in_service]."""
-        sources = []
-        for bi in sorted(self.blocks):
-            b = self.blocks[bi]
-            for i in range(BLOCK_SIZE):
-                if b.present[i]:
-                    sources.append([(bi << BLOCK_SHIFT) | i, b.server[i], b.priority[i],
-                                    b.saved[i], b.status[i], b.type[i]])
-        icps = [[s, i.xirr, i.pending_priority, i.mfrr, -1 if i.owner is None else i.owner,
-                 list(i.in_service)] for s, i in sorted(self.icps.items())]
-        return {"sources": sources, "icps": icps}
+        """The "xics" snapshot section."""
+        return XICS_STATE.save(self)
 
-    def load_state(self, f: dict) -> None:
-        self.blocks.clear()
-        self._resend.clear()
-        try:
-            for nr, server, prio, saved, status, typ in f["sources"]:
-                self.check_number(int(nr))
-                self.create_source(int(nr), claim=False)
-                b, i = self._slot(int(nr))  # type: ignore[misc]
-                b.server[i], b.priority[i], b.saved[i] = int(server), int(prio), int(saved)
-                b.status[i], b.type[i] = int(status) & 0xF, int(typ) % 3
-                if self._still_candidate(int(nr)):
-                    self._resend.add(int(nr))
-            for server, xirr, pp, mfrr, owner, in_service in f["icps"]:
-                icp = self._host_icp(int(server))
-                icp.in_service = [int(x) & XISR_MASK for x in in_service]
-                icp.xirr, icp.pending_priority, icp.mfrr = int(xirr) & 0xFFFF_FFFF, int(pp) & 0xFF, int(mfrr) & 0xFF
-                icp.owner = None if int(owner) < 0 else int(owner)
-                icp.output(bool(icp.xisr))
-        except (TypeError, ValueError, KeyError, DeviceError) as e:
-            from ..errors import ConfigError
-            raise ConfigError(f"snapshot: bad XICS state ({e})") from None
+    def decode_state(self, sections: dict) -> dict:
+        """Validate the "xics" section completely; touches nothing."""
+        return XICS_STATE.decode(self, sections)
+
+    def apply_state(self, decoded: dict) -> None:
+        """Store what decode_state accepted; presenters drive their outputs."""
+        XICS_STATE.apply(self, decoded)
+
+    def load_state(self, sections: dict) -> None:
+        self.apply_state(self.decode_state(sections))
 
     def resend_all(self) -> None:
         """After a restore: let every presenter pick up what is pending."""
@@ -466,3 +449,144 @@ class Xics:
             icp = self.icps[server]
             if not icp.xisr:
                 self._icp_resend(icp)
+
+
+# ---- declared migration state (QEMU vmstate_ics_irq / vmstate_icp_server) ------------------------
+SOURCE_TYPES = ("free", "msi", "lsi")          # indexed by TYPE_FREE, TYPE_MSI, TYPE_LSI
+
+
+def _save_ranges(x: Xics) -> list[dict]:
+    """The existing sources as runs of consecutive numbers, ascending."""
+    runs: list[dict] = []
+    for nr in x.source_numbers():
+        if runs and runs[-1]["first"] + runs[-1]["count"] == nr:
+            runs[-1]["count"] += 1
+        else:
+            runs.append({"first": nr, "count": 1})
+    return runs
+
+
+def _save_sources(x: Xics) -> list[dict]:
+    """Every existing source not as created (unclaimed, server 0, masked,
+    nothing pending), ascending."""
+    out = []
+    for bi in sorted(x.blocks):
+        b = x.blocks[bi]
+        for i in range(BLOCK_SIZE):
+            if b.present[i] and (b.type[i] or b.status[i] or b.server[i]
+                                 or b.priority[i] != PRIO_MASKED or b.saved[i] != PRIO_MASKED):
+                out.append({"nr": (bi << BLOCK_SHIFT) | i, "server": b.server[i],
+                            "priority": b.priority[i], "saved_priority": b.saved[i],
+                            "status": b.status[i], "type": SOURCE_TYPES[b.type[i]]})
+    return out
+
+
+def _put_ranges(x: Xics, ranges: list[dict]) -> None:
+    """The source space becomes exactly the saved sources, as created."""
+    x.blocks.clear()
+    x._resend.clear()
+    for r in ranges:
+        nr, end = r["first"], r["first"] + r["count"]
+        while nr < end:                            # a block at a time
+            b = x.blocks.get(nr >> BLOCK_SHIFT)
+            if b is None:
+                b = x.blocks[nr >> BLOCK_SHIFT] = SourceBlock()
+            i = nr & (BLOCK_SIZE - 1)
+            n = min(BLOCK_SIZE - i, end - nr)
+            b.present[i:i + n] = b"\x01" * n
+            nr += n
+
+
+def _put_sources(x: Xics, sources: list[dict]) -> None:
+    """Source state; the resend set is recomputed from it."""
+    for s in sources:
+        nr = s["nr"]
+        b, i = x._slot(nr)  # type: ignore[misc]
+        b.server[i], b.priority[i], b.saved[i] = s["server"], s["priority"], s["saved_priority"]
+        b.status[i], b.type[i] = s["status"], SOURCE_TYPES.index(s["type"])
+        if x._still_candidate(nr):
+            x._resend.add(nr)
+
+
+def _save_icps(x: Xics) -> list[Icp]:
+    return [x.icps[s] for s in sorted(x.icps)]
+
+
+def _put_icps(x: Xics, icps: list[dict]) -> None:
+    """Presenter registers; the XISR's owner is the source it names (none
+    for 0 and the IPI), and the output follows XISR."""
+    for rec in icps:
+        icp = x.icps[rec["server"]]
+        icp.xirr, icp.pending_priority, icp.mfrr = rec["xirr"], rec["pending_priority"], rec["mfrr"]
+        icp.in_service = list(rec["in_service"])
+        icp.owner = None if icp.xisr in (0, XICS_IPI) else icp.xisr
+        icp.output(bool(icp.xisr))
+
+
+def _check_sources(values: dict) -> Callable[[int], bool]:
+    """Ranges are ascending, disjoint and valid; every source record lies in
+    one, once. Whether a number is an existing source."""
+    firsts: list[int] = []
+    ends: list[int] = []
+    for r in values["ranges"]:
+        if r["first"] < (ends[-1] if ends else FIRST_SOURCE) or r["count"] < 1 \
+                or r["first"] + r["count"] > NR_SOURCES:
+            raise StateError(f"snapshot section 'xics': source range {r['first']:#x}+{r['count']} "
+                             f"is reserved, out of order or out of range")
+        firsts.append(r["first"])
+        ends.append(r["first"] + r["count"])
+
+    def exists(nr: int) -> bool:
+        k = bisect_right(firsts, nr) - 1
+        return k >= 0 and nr < ends[k]
+
+    seen: set[int] = set()
+    for s in values["sources"]:
+        if not exists(s["nr"]) or s["nr"] in seen:
+            raise StateError(f"snapshot section 'xics': source {s['nr']:#x} is not in the "
+                             f"saved ranges or is listed twice")
+        seen.add(s["nr"])
+    return exists
+
+
+def _check(x: Xics, values: dict) -> None:
+    """Sources are valid, the presenters are this machine's, and every XISR
+    names the IPI or an existing source."""
+    exists = _check_sources(values)
+    servers = [i["server"] for i in values["icps"]]
+    if sorted(servers) != sorted(x.icps):
+        raise StateError(f"snapshot section 'xics' has presenters {sorted(servers)}, "
+                         f"this machine {sorted(x.icps)}")
+    for i in values["icps"]:
+        xisr = i["xirr"] & XISR_MASK
+        if xisr not in (0, XICS_IPI) and not exists(xisr):
+            raise StateError(f"snapshot section 'xics': presenter {i['server']} holds "
+                             f"{xisr:#x}, which is not a source")
+
+
+XICS_SOURCE = Struct((
+    Field("nr", UInt(20)),                     # 16 .. 2^20 - 1
+    Field("server", U32),
+    Field("priority", U8),                     # 0xff = masked
+    Field("saved_priority", U8),               # for ibm,int-on
+    Field("status", UInt(4)),                  # ST_ASSERTED|ST_SENT|ST_REJECTED|ST_MASKED_PENDING
+    Field("type", Str(SOURCE_TYPES)),
+))
+XICS_ICP = Struct((
+    Field("server", U32),
+    Field("xirr", U32),                        # CPPR << 24 | XISR
+    Field("pending_priority", U8),
+    Field("mfrr", U8),
+    Field("in_service", Array(UInt(24))),      # accepted XISRs not yet EOId, oldest first
+))
+XICS_RANGE = Struct((
+    Field("first", UInt(20)),                  # 16 .. 2^20 - 1
+    Field("count", UInt(21)),
+))
+XICS_STATE = VMStateDescription(
+    "xics", 2,
+    (Field("ranges", Array(XICS_RANGE), get_fn=_save_ranges, put_fn=_put_ranges),
+     Field("sources", Array(XICS_SOURCE), get_fn=_save_sources, put_fn=_put_sources),
+     Field("icps", Array(XICS_ICP), get_fn=_save_icps, put_fn=_put_icps)),
+    minimum_version=2,                         # version 1: positional lists and "active"
+    check=_check)

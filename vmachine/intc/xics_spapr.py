@@ -100,17 +100,14 @@ class SpaprXics:
         return True
 
     def save_state(self) -> dict:
-        from ..state import section
-        return section("xics", 1, active=self.active, **self.xics.save_state())
+        """The model's "xics" section. Which controller is active is the
+        board's "spapr" section, not saved here."""
+        return self.xics.save_state()
 
     def load_state(self, sections: dict) -> None:
-        """(The board has already selected the active controller.)"""
-        from ..state import fields_of
-        f = fields_of(sections, "xics", 1, {"active": bool, "sources": list, "icps": list})
-        if f["active"] != self.active:
-            from ..errors import ConfigError
-            raise ConfigError("snapshot: XICS activity disagrees with the board's section")
-        self.xics.load_state(f)
+        """Validate the whole "xics" section, then store it (the board has
+        already selected the active controller)."""
+        self.xics.load_state(sections)
 
     # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
     def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:

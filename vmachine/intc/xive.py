@@ -18,6 +18,11 @@ module is the board-independent model, `xive_spapr.py` the pseries glue.
     notify) -> presenter: the thread whose OS CAM line holds the END's NVT
     gets the priority's IPB bit, PIPR, NSR.EO and its line raised.
 
+The guest interface is two tables: ESB_OPS (what a load or store does at
+each ESB page offset) and TM_OPERATIONS (the TIMA special operations, as
+QEMU's xive_tm_operations); raw TIMA register accesses go through the page
+views. Migrated state is declared once, XIVE_STATE at the end of the file.
+
 Guest mistakes never raise: they are reported through `guest_error` and get
 QEMU's answer. Host-interface misuse raises `DeviceError`.
 """
@@ -28,6 +33,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import DeviceError
+from ..state import (Array, BOOL, Bytes, Field, StateError, Struct, U32, UInt,
+                     VMStateDescription)
 
 # ---- ESB (xive.h) -------------------------------------------------------------------------
 PQ_RESET, PQ_OFF, PQ_PENDING, PQ_QUEUED = 0x0, 0x1, 0x2, 0x3     # 00, 01, 10, 11
@@ -120,6 +127,19 @@ _TM_VIEWS = (
 # sPAPR numbering (spapr_xive.c)
 NVT_BASE = 0x400                       # NVT index = 0x400 + vcpu_id
 END_PER_VCPU = 8                       # END index = vcpu_id * 8 + priority
+
+
+def _tm_view_mask(offset: int, size: int, write: bool) -> int:
+    """The bytes of a raw TIMA access its page's view lets through, as a
+    mask of the (big-endian) access value."""
+    view = _TM_VIEWS[(offset >> TM_SHIFT) & 3]
+    reg = offset & 0x3F
+    bit = 1 if write else 2
+    mask = 0
+    for i in range(size):
+        if reg + i < len(view) and view[reg + i] & bit:
+            mask |= 0xFF << (8 * (size - i - 1))
+    return mask
 
 
 def priority_to_ipb(prio: int) -> int:
@@ -323,14 +343,8 @@ class Xive:
         if not 0 <= lisn < self.nr_irqs:
             raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x} out of range (0..{self.nr_irqs - 1:#x})")
 
-    def is_valid(self, lisn: int) -> bool:
-        return 0 <= lisn < self.nr_irqs and bool(self.eat[lisn] & EAS_VALID)
-
     def end_index(self, vcpu_id: int, prio: int) -> int:
         return vcpu_id * END_PER_VCPU + prio
-
-    def has_target(self, vcpu_id: int) -> bool:
-        return vcpu_id in self.tctxs
 
     # ---- ESB state machine (xive.c xive_esb_*, xive_source_*) ----------------------------------
     @staticmethod
@@ -398,91 +412,45 @@ class Xive:
         if fwd:
             self.notify(lisn)
 
-    # ---- ESB MMIO (window offset = lisn << 17 | page << 16 | offset) ---------------------------
+    # ---- ESB MMIO (window offset = lisn << 17 | page << 16 | offset; ops in ESB_OPS) ---------
+    def _esb_bad(self, addr: int, size: int, cpu: int, load: bool) -> None:
+        """Log an ESB access that reaches no source: QEMU's ESB region takes
+        8-byte accesses only (the memory core refuses others, read as zero),
+        and the window ends at nr_irqs."""
+        if size != 8:
+            self.guest_error("XIVE: invalid ESB access size", cpu=cpu, addr=addr, size=size)
+        else:
+            what = "load" if load else "store"
+            self.guest_error(f"XIVE: ESB {what} outside the sources", cpu=cpu, addr=addr)
+
     def esb_read(self, addr: int, size: int, cpu: int = -1) -> int:
         """Load from the source ESB window (xive_source_esb_read)."""
         lisn = addr >> ESB_SHIFT
-        if size != 8:
-            # QEMU's ESB region only accepts 8-byte accesses: the memory core
-            # rejects others (read as zero) and logs them.
-            self.guest_error("XIVE: invalid ESB access size", cpu=cpu, addr=addr, size=size)
+        if size != 8 or lisn >= self.nr_irqs:
+            self._esb_bad(addr, size, cpu, True)
             return 0
-        if lisn >= self.nr_irqs:
-            self.guest_error("XIVE: ESB load outside the sources", cpu=cpu, addr=addr)
-            return 0
-        if not (addr >> ESB_PAGE_SHIFT) & 1:
-            self.guest_error("XIVE: invalid load on trigger page", cpu=cpu, lisn=lisn, addr=addr)
+        slot = (addr >> _ESB_SLOT_SHIFT) & _ESB_SLOT_MASK
+        load = _ESB_LOADS[slot]
+        if load is None:
+            name = _ESB_BY_SLOT[slot].name
+            self.guest_error(f"XIVE: invalid load on {name}", cpu=cpu, lisn=lisn, addr=addr)
             return ALL_ONES
-        off = addr & 0xFFF
-        if off < ESB_GET:                                   # 0x000..0x7ff: EOI
-            fwd = self.source_eoi(lisn)
-            if fwd:
-                self.notify(lisn)
-            return int(fwd)
-        if off < ESB_SET_PQ_00:                             # 0x800..0xbff: read PQ
-            return self.esb_get(lisn)
-        if (off & 0xFF) < 0x100:                            # 0xc00..0xfff: set PQ
-            return self.esb_set(lisn, (off >> 8) & 3)
-        return ALL_ONES                                     # unreachable
+        return load(self, lisn, addr & 0xFFF, cpu)
 
     def esb_write(self, addr: int, size: int, value: int, cpu: int = -1) -> None:
-        """Store to the source ESB window (xive_source_esb_write)."""
+        """Store to the source ESB window (xive_source_esb_write); the value
+        is not used."""
         lisn = addr >> ESB_SHIFT
-        if size != 8:
-            self.guest_error("XIVE: invalid ESB access size", cpu=cpu, addr=addr, size=size)
+        if size != 8 or lisn >= self.nr_irqs:
+            self._esb_bad(addr, size, cpu, False)
             return
-        if lisn >= self.nr_irqs:
-            self.guest_error("XIVE: ESB store outside the sources", cpu=cpu, addr=addr)
+        slot = (addr >> _ESB_SLOT_SHIFT) & _ESB_SLOT_MASK
+        store = _ESB_STORES[slot]
+        if store is None:
+            name = _ESB_BY_SLOT[slot].name
+            self.guest_error(f"XIVE: invalid store on {name}", cpu=cpu, lisn=lisn, addr=addr)
             return
-        off = addr & 0xFFF
-        if not (addr >> ESB_PAGE_SHIFT) & 1:                # trigger page: any store triggers
-            fwd = self.source_trigger(lisn)
-        elif off < ESB_STORE_EOI:
-            fwd = self.source_trigger(lisn)
-        elif off < ESB_INJECT:
-            if not self.store_eoi:
-                self.guest_error("XIVE: invalid Store EOI", cpu=cpu, lisn=lisn)
-                return
-            fwd = self.source_eoi(lisn)
-        elif off < ESB_SET_PQ_00:
-            fwd = True                                      # inject: forward, PQ untouched
-        else:
-            self.esb_set(lisn, (off >> 8) & 3)
-            fwd = False
-        if fwd:
-            self.notify(lisn)
-
-    # ---- END ESB (disabled on sPAPR: modelled for completeness) ---------------------------------
-    def end_esb_read(self, addr: int, size: int, cpu: int = -1) -> int:
-        """Load from the END ESB window (xive_end_source_read): even page ESn,
-        odd page ESe. QEMU never maps it for sPAPR guests."""
-        if size != 8:
-            self.guest_error("XIVE: invalid END ESB access size", cpu=cpu, addr=addr, size=size)
-            return 0
-        idx = addr >> (ESB_PAGE_SHIFT + 1)
-        if idx >= self.nr_ends:
-            self.guest_error("XIVE: No END", cpu=cpu, end=idx)
-            return ALL_ONES
-        b = idx * 8
-        if not self.endt[b] & END_W0_VALID:
-            self.guest_error("XIVE: END is invalid", cpu=cpu, end=idx)
-            return ALL_ONES
-        shift = END_W1_ESN_SHIFT if not (addr >> ESB_PAGE_SHIFT) & 1 else END_W1_ESE_SHIFT
-        w1 = self.endt[b + 1]
-        pq = (w1 >> shift) & 3
-        off = addr & 0xFFF
-        if off < ESB_GET:
-            pq, fwd = self.pq_eoi(pq)
-            ret = int(fwd)
-        elif off < ESB_SET_PQ_00:
-            ret = pq
-        else:
-            ret, pq = pq, (off >> 8) & 3
-        self.endt[b + 1] = (w1 & ~(3 << shift)) | (pq << shift)
-        return ret
-
-    def end_esb_write(self, addr: int, size: int, value: int, cpu: int = -1) -> None:
-        self.guest_error("XIVE: invalid END ESB write", cpu=cpu, addr=addr)
+        store(self, lisn, addr & 0xFFF, cpu)
 
     # ---- router (xive_router_notify, xive_router_end_notify, xive_end_enqueue) ----------------
     def notify(self, lisn: int) -> None:
@@ -606,80 +574,42 @@ class Xive:
         self.event("ack", vcpu=t.vcpu_id, nsr=nsr, cppr=r[ring + TM_CPPR])
         return (nsr << 8) | r[ring + TM_CPPR]
 
-    # ---- TIMA MMIO (xive_tctx_tm_read / xive_tctx_tm_write) -------------------------------------
-    def _tm_mask(self, offset: int, size: int, write: bool) -> int:
-        view = _TM_VIEWS[(offset >> TM_SHIFT) & 3]
-        reg = offset & 0x3F
-        bit = 1 if write else 2
-        mask = 0
-        for i in range(size):
-            if reg + i < len(view) and view[reg + i] & bit:
-                mask |= 0xFF << (8 * (size - i - 1))
+    # ---- TIMA MMIO (xive_tctx_tm_read / xive_tctx_tm_write; special ops in TM_OPERATIONS) ----
+    def _tm_raw_mask(self, t: Tctx, offset: int, size: int, write: bool) -> int:
+        """The byte mask a raw register access may touch, or 0 after logging
+        it as a guest error (the one place for bad TIMA offsets and widths):
+        2K and above is special operations only, raw accesses take 4 or 8
+        bytes, never the user ring, and only what the page's view allows."""
+        rw = "write" if write else "read"
+        if offset & 0x800:
+            self.guest_error(f"XIVE: invalid {rw} access to TIMA", vcpu=t.vcpu_id, offset=offset,
+                             size=size)
+            return 0
+        mask = _tm_view_mask(offset, size, write)
+        if size < 4 or not mask or (offset & 0x30) == TM_QW0_USER:
+            self.guest_error(f"XIVE: invalid {rw} access at TIMA", vcpu=t.vcpu_id, offset=offset,
+                             size=size)
+            return 0
         return mask
 
     def tm_read(self, t: Tctx, offset: int, size: int) -> int:
-        page = (offset >> TM_SHIFT) & 3
-        op = offset & 0xFFF
-        # special operations; an operation of a page is allowed from a more privileged one
-        if op == TM_SPC_ACK_OS_REG and size == 2 and page <= TM_OS_PAGE:
-            return self.accept(t, TM_QW1_OS)
-        if page <= TM_HV_PAGE:
-            if op == TM_SPC_PULL_OS_CTX and size in (4, 8):
-                w2 = t.word2(TM_QW1_OS)
-                if not w2 & TM_QW1W2_VO:
-                    self.guest_error("XIVE: pulling invalid NVT", vcpu=t.vcpu_id)
-                t.set_word2(TM_QW1_OS, w2 & ~TM_QW1W2_VO)
-                return w2
-            if op == TM_SPC_ACK_HV_REG and size == 2:
-                return self.accept(t, TM_QW3_HV_PHYS)
-            if op == TM_SPC_PULL_POOL_CTX and size in (4, 8):
-                w2 = t.word2(TM_QW2_HV_POOL) & ~TM_QW2W2_VP
-                t.set_word2(TM_QW2_HV_POOL, w2)
-                return w2
-            if op == TM_QW3_HV_PHYS + TM_WORD2 and size == 1:
-                return t.regs[TM_QW3_HV_PHYS + TM_WORD2]
-        if offset & 0x800:
-            self.guest_error("XIVE: invalid read access to TIMA", vcpu=t.vcpu_id, offset=offset,
-                             size=size)
-            return ALL_ONES
-        mask = self._tm_mask(offset, size, False)
-        if size < 4 or not mask or (offset & 0x30) == TM_QW0_USER:
-            self.guest_error("XIVE: invalid read access at TIMA", vcpu=t.vcpu_id, offset=offset,
-                             size=size)
+        op = _TM_READ_OPS.get(((offset & _TM_OP_BITS) << 4) | size)
+        if op is not None:
+            return op(self, t)
+        mask = self._tm_raw_mask(t, offset, size, False)
+        if not mask:
             return ALL_ONES
         reg = offset & 0x3F
         raw = bytes(t.regs[reg:reg + size]).ljust(size, b"\0")
         return int.from_bytes(raw, "big") & mask
 
     def tm_write(self, t: Tctx, offset: int, size: int, value: int) -> None:
-        page = (offset >> TM_SHIFT) & 3
-        op = offset & 0xFFF
-        if op == TM_SPC_SET_OS_PENDING and size == 1 and page <= TM_OS_PAGE:
-            self.ipb_update(t, TM_QW1_OS, priority_to_ipb(value & 0xFF))
+        op = _TM_WRITE_OPS.get(((offset & _TM_OP_BITS) << 4) | size)
+        if op is not None:
+            op(self, t, value)
             return
-        if op == TM_QW1_OS + TM_CPPR and size == 1 and page <= TM_OS_PAGE:
-            self.set_cppr(t, TM_QW1_OS, value & 0xFF)
-            return
-        if page <= TM_HV_PAGE:
-            if op == TM_QW1_OS + TM_WORD2 and size == 4:        # push the OS context
-                t.set_word2(TM_QW1_OS, value)
-                if value & TM_QW1W2_VO:
-                    self.ipb_update(t, TM_QW1_OS, 0)           # sPAPR NVTs hold no IPB
-                return
-            if op == TM_QW3_HV_PHYS + TM_CPPR and size == 1:
-                self.set_cppr(t, TM_QW3_HV_PHYS, value & 0xFF)
-                return
-            if op == TM_QW3_HV_PHYS + TM_WORD2 and size == 1:
-                t.regs[TM_QW3_HV_PHYS + TM_WORD2] = value & 0xFF
-                return
-        if offset & 0x800:
-            self.guest_error("XIVE: invalid write access to TIMA", vcpu=t.vcpu_id, offset=offset,
-                             size=size)
-            return
-        mask = self._tm_mask(offset, size, True)
-        if size < 4 or not mask or (offset & 0x30) == TM_QW0_USER:
-            self.guest_error("XIVE: invalid write access at TIMA", vcpu=t.vcpu_id, offset=offset,
-                             size=size)
+        mask = self._tm_raw_mask(t, offset, size, True)
+        if not mask:
             return
         reg = offset & 0x3F
         for i in range(size):
@@ -700,12 +630,20 @@ class Xive:
             raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: reserved EAS bits in {state.eas:#x}")
         if not 0 <= state.pq <= 3:
             raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: PQ {state.pq} out of range")
-        idx = (state.eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
-        if state.eas & EAS_VALID and not state.eas & EAS_MASKED and idx >= self.nr_ends:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: END {idx:#x} out of range")
+        problem = self._eas_problem(state.eas)
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
         self.status[lisn] = state.pq | (STATUS_ASSERTED if state.asserted and state.lsi else 0)
         self.lsi[lisn] = 1 if state.lsi else 0
         self.eat[lisn] = state.eas
+
+    def _eas_problem(self, eas: int) -> str | None:
+        """Why an EAS word cannot be routed here: a valid, unmasked EAS must
+        name an END of this machine."""
+        idx = (eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
+        if eas & EAS_VALID and not eas & EAS_MASKED and idx >= self.nr_ends:
+            return f"END {idx:#x} out of range"
+        return None
 
     def _check_end(self, idx: int) -> int:
         if not 0 <= idx < self.nr_ends:
@@ -720,12 +658,9 @@ class Xive:
         b = self._check_end(idx)
         if len(state.words) != 8 or any(not 0 <= v <= 0xFFFF_FFFF for v in state.words):
             raise DeviceError("EINVAL", f"XIVE END {idx:#x}: need eight 32-bit words")
-        if state.enqueue:
-            size = 1 << state.qshift
-            if state.qshift not in (12, 16, 21, 24) or state.qaddr % size:
-                raise DeviceError("EINVAL", f"XIVE END {idx:#x}: bad queue {state.qaddr:#x}/{state.qshift}")
-            if state.qindex >= size // 4:
-                raise DeviceError("EINVAL", f"XIVE END {idx:#x}: queue index {state.qindex} past the end")
+        problem = _end_queue_problem(state)
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: {problem}")
         self.endt[b:b + 8] = array("I", state.words)
 
     @staticmethod
@@ -772,58 +707,359 @@ class Xive:
         t.regs[:] = regs
         self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
 
-    # ---- migration -------------------------------------------------------------------------------
+    # ---- migration (declared in XIVE_STATE below) -----------------------------------------------
     def save_state(self) -> dict:
-        """Named fields: sources [lisn, status, lsi] for every non-default
-        source, eas [lisn, word] for every non-zero EAS, ends [idx, w0..w7]
-        for every END not in its reset state, tctxs [vcpu_id, 64 register
-        bytes, line, hv_line]."""
-        reset_w1 = END_W1_ESE_Q | END_W1_ESN_Q
-        sources = [[i, self.status[i], self.lsi[i]] for i in range(self.nr_irqs)
-                   if self.status[i] != PQ_OFF or self.lsi[i]]
-        eas = [[i, self.eat[i]] for i in range(self.nr_irqs) if self.eat[i]]
-        ends = []
-        for e in range(self.nr_ends):
-            w = list(self.endt[e * 8:e * 8 + 8])
-            if w != [0, reset_w1, 0, 0, 0, 0, 0, 0]:
-                ends.append([e] + w)
-        tctxs = [[v, list(t.regs), t.line, t.hv_line] for v, t in sorted(self.tctxs.items())]
-        return {"nr_irqs": self.nr_irqs, "nr_ends": self.nr_ends, "sources": sources, "eas": eas,
-                "ends": ends, "tctxs": tctxs}
+        """The "xive" snapshot section."""
+        return XIVE_STATE.save(self)
 
-    def load_state(self, f: dict) -> None:
-        from ..errors import ConfigError
-        if f["nr_irqs"] != self.nr_irqs or f["nr_ends"] != self.nr_ends:
-            raise ConfigError(f"snapshot: XIVE has {f['nr_irqs']} LISNs/{f['nr_ends']} ENDs, "
-                              f"this machine {self.nr_irqs}/{self.nr_ends}")
-        status = bytearray([PQ_OFF]) * self.nr_irqs
-        lsi = bytearray(self.nr_irqs)
-        eat = array("Q", bytes(8 * self.nr_irqs))
-        endt = array("I", [0, END_W1_ESE_Q | END_W1_ESN_Q, 0, 0, 0, 0, 0, 0] * self.nr_ends)
-        regs: dict[int, tuple[bytes, bool, bool]] = {}
-        try:
-            for i, st, l in f["sources"]:
-                status[i] = st & (3 | STATUS_ASSERTED)
-                lsi[i] = 1 if l else 0
-            for i, w in f["eas"]:
-                if w & ~EAS_DEFINED or w < 0:
-                    raise ValueError(f"EAS {i:#x} has reserved bits")
-                eat[i] = w
-            for e, *w in f["ends"]:
-                if len(w) != 8 or e < 0:
-                    raise ValueError(f"END {e} needs 8 words")
-                endt[e * 8:e * 8 + 8] = array("I", w)
-            for v, rb, line, hv in f["tctxs"]:
-                if v not in self.tctxs or len(rb) != TM_REGS_SIZE:
-                    raise ValueError(f"thread context {v}")
-                regs[v] = (bytes(rb), bool(line), bool(hv))
-        except (TypeError, ValueError, IndexError, OverflowError) as e:
-            raise ConfigError(f"snapshot: bad XIVE state ({e})") from None
-        if set(regs) != set(self.tctxs):
-            raise ConfigError("snapshot: XIVE thread contexts do not match the vCPUs")
-        self.status, self.lsi, self.eat, self.endt = status, lsi, eat, endt
-        for v, (rb, line, hv) in regs.items():
-            t = self.tctxs[v]
-            t.regs[:] = rb
-            t.hv_line = hv
-            self._set_line(t, line)
+    def decode_state(self, sections: dict) -> dict:
+        """Validate the "xive" section completely; touches nothing."""
+        return XIVE_STATE.decode(self, sections)
+
+    def apply_state(self, decoded: dict) -> None:
+        """Store what decode_state accepted; the OS-ring outputs follow."""
+        XIVE_STATE.apply(self, decoded)
+
+    def load_state(self, sections: dict) -> None:
+        self.apply_state(self.decode_state(sections))
+
+
+def _end_queue_problem(end: EndState) -> str | None:
+    """Why an END's event queue cannot be used: a size QEMU offers, a
+    naturally aligned page, an index inside it."""
+    if not end.enqueue:
+        return None
+    size = 1 << end.qshift
+    if end.qshift not in (12, 16, 21, 24) or end.qaddr % size:
+        return f"bad queue {end.qaddr:#x}/{end.qshift}"
+    if end.qindex >= size // 4:
+        return f"queue index {end.qindex} past the end"
+    return None
+
+
+# ---- ESB operations (xive.h XIVE_ESB_*, xive.c xive_source_esb_read/write) -----------------------
+# Handlers: load(xive, lisn, page offset, cpu) -> value, store(xive, lisn, page offset, cpu).
+
+def _esb_load_eoi(x: Xive, lisn: int, off: int, cpu: int) -> int:
+    """EOI; 1 when Q was set and the event is forwarded again."""
+    fwd = x.source_eoi(lisn)
+    if fwd:
+        x.notify(lisn)
+    return int(fwd)
+
+
+def _esb_load_get(x: Xive, lisn: int, off: int, cpu: int) -> int:
+    return x.esb_get(lisn)
+
+
+def _esb_load_set_pq(x: Xive, lisn: int, off: int, cpu: int) -> int:
+    """SET_PQ_00/01/10/11 (0xc00, 0xd00, 0xe00, 0xf00): the old PQ."""
+    return x.esb_set(lisn, (off >> 8) & 3)
+
+
+def _esb_store_trigger(x: Xive, lisn: int, off: int, cpu: int) -> None:
+    if x.source_trigger(lisn):
+        x.notify(lisn)
+
+
+def _esb_store_eoi(x: Xive, lisn: int, off: int, cpu: int) -> None:
+    """Store EOI, only where the source offers it (never on sPAPR)."""
+    if not x.store_eoi:
+        x.guest_error("XIVE: invalid Store EOI", cpu=cpu, lisn=lisn)
+        return
+    if x.source_eoi(lisn):
+        x.notify(lisn)
+
+
+def _esb_store_inject(x: Xive, lisn: int, off: int, cpu: int) -> None:
+    """Forward the event, PQ untouched."""
+    x.notify(lisn)
+
+
+def _esb_store_set_pq(x: Xive, lisn: int, off: int, cpu: int) -> None:
+    x.esb_set(lisn, (off >> 8) & 3)
+
+
+@dataclass(frozen=True)
+class EsbOp:
+    """A range of ESB page offsets (4 KiB pages: the offset is taken modulo
+    4K) and what a load or store there does; None: invalid there."""
+    name: str
+    page: int                          # 0 trigger, 1 management (EOI)
+    first: int
+    last: int
+    load: Callable[[Xive, int, int, int], int] | None
+    store: Callable[[Xive, int, int, int], None] | None
+
+
+ESB_OPS = (
+    EsbOp("trigger page", 0, 0x000, 0xFFF, None, _esb_store_trigger),     # any store triggers
+    EsbOp("EOI", 1, ESB_LOAD_EOI, 0x3FF, _esb_load_eoi, _esb_store_trigger),
+    EsbOp("store EOI", 1, ESB_STORE_EOI, 0x7FF, _esb_load_eoi, _esb_store_eoi),
+    EsbOp("GET/INJECT", 1, ESB_GET, 0xBFF, _esb_load_get, _esb_store_inject),
+    EsbOp("SET_PQ", 1, ESB_SET_PQ_00, 0xFFF, _esb_load_set_pq, _esb_store_set_pq),
+)
+
+# ESB_OPS by address bits 10..16 (page bit 16, 1 KiB slot 10..11): one index per access.
+_ESB_SLOT_SHIFT, _ESB_SLOT_MASK = 10, 0x7F
+
+
+def _esb_slots() -> tuple[EsbOp, ...]:
+    out = []
+    for slot in range(_ESB_SLOT_MASK + 1):
+        page, off = (slot >> 6) & 1, (slot & 3) << 10
+        ops = [o for o in ESB_OPS if o.page == page and o.first <= off <= o.last]
+        assert len(ops) == 1, (page, off)
+        out.append(ops[0])
+    return tuple(out)
+
+
+_ESB_BY_SLOT = _esb_slots()
+_ESB_LOADS = tuple(op.load for op in _ESB_BY_SLOT)
+_ESB_STORES = tuple(op.store for op in _ESB_BY_SLOT)
+
+
+# ---- TIMA special operations (xive.c xive_tm_operations) -----------------------------------------
+# Handlers: read(xive, tctx) -> value, write(xive, tctx, value).
+
+def _tm_set_os_cppr(x: Xive, t: Tctx, value: int) -> None:
+    x.set_cppr(t, TM_QW1_OS, value & 0xFF)
+
+
+def _tm_push_os_ctx(x: Xive, t: Tctx, value: int) -> None:
+    t.set_word2(TM_QW1_OS, value)
+    if value & TM_QW1W2_VO:
+        x.ipb_update(t, TM_QW1_OS, 0)                 # sPAPR NVTs hold no IPB
+
+
+def _tm_set_hv_cppr(x: Xive, t: Tctx, value: int) -> None:
+    x.set_cppr(t, TM_QW3_HV_PHYS, value & 0xFF)
+
+
+def _tm_vt_push(x: Xive, t: Tctx, value: int) -> None:
+    t.regs[TM_QW3_HV_PHYS + TM_WORD2] = value & 0xFF
+
+
+def _tm_vt_poll(x: Xive, t: Tctx) -> int:
+    return t.regs[TM_QW3_HV_PHYS + TM_WORD2]
+
+
+def _tm_ack_os_reg(x: Xive, t: Tctx) -> int:
+    return x.accept(t, TM_QW1_OS)
+
+
+def _tm_set_os_pending(x: Xive, t: Tctx, value: int) -> None:
+    x.ipb_update(t, TM_QW1_OS, priority_to_ipb(value & 0xFF))
+
+
+def _tm_pull_os_ctx(x: Xive, t: Tctx) -> int:
+    """The OS CAM line, its valid bit cleared."""
+    w2 = t.word2(TM_QW1_OS)
+    if not w2 & TM_QW1W2_VO:
+        x.guest_error("XIVE: pulling invalid NVT", vcpu=t.vcpu_id)
+    t.set_word2(TM_QW1_OS, w2 & ~TM_QW1W2_VO)
+    return w2
+
+
+def _tm_ack_hv_reg(x: Xive, t: Tctx) -> int:
+    return x.accept(t, TM_QW3_HV_PHYS)
+
+
+def _tm_pull_pool_ctx(x: Xive, t: Tctx) -> int:
+    w2 = t.word2(TM_QW2_HV_POOL) & ~TM_QW2W2_VP
+    t.set_word2(TM_QW2_HV_POOL, w2)
+    return w2
+
+
+@dataclass(frozen=True)
+class TmOp:
+    """A TIMA special operation: an offset in the page (taken modulo 4K) and
+    an access size; allowed from `page` and from the more privileged pages
+    below it (HW 0 < HV 1 < OS 2 < user 3)."""
+    page: int
+    offset: int
+    size: int
+    name: str
+    read: Callable[[Xive, Tctx], int] | None = None
+    write: Callable[[Xive, Tctx, int], None] | None = None
+
+
+TM_OPERATIONS = (
+    # below 2K: raw register offsets with a side effect
+    TmOp(TM_OS_PAGE, TM_QW1_OS + TM_CPPR, 1, "set OS CPPR", write=_tm_set_os_cppr),
+    TmOp(TM_HV_PAGE, TM_QW1_OS + TM_WORD2, 4, "push OS context", write=_tm_push_os_ctx),
+    TmOp(TM_HV_PAGE, TM_QW3_HV_PHYS + TM_CPPR, 1, "set HV CPPR", write=_tm_set_hv_cppr),
+    TmOp(TM_HV_PAGE, TM_QW3_HV_PHYS + TM_WORD2, 1, "VT push", write=_tm_vt_push),
+    TmOp(TM_HV_PAGE, TM_QW3_HV_PHYS + TM_WORD2, 1, "VT poll", read=_tm_vt_poll),
+    # 2K and above: special operations
+    TmOp(TM_OS_PAGE, TM_SPC_ACK_OS_REG, 2, "ack OS", read=_tm_ack_os_reg),
+    TmOp(TM_OS_PAGE, TM_SPC_SET_OS_PENDING, 1, "set OS pending", write=_tm_set_os_pending),
+    TmOp(TM_HV_PAGE, TM_SPC_PULL_OS_CTX, 4, "pull OS context", read=_tm_pull_os_ctx),
+    TmOp(TM_HV_PAGE, TM_SPC_PULL_OS_CTX, 8, "pull OS context", read=_tm_pull_os_ctx),
+    TmOp(TM_HV_PAGE, TM_SPC_ACK_HV_REG, 2, "ack HV", read=_tm_ack_hv_reg),
+    TmOp(TM_HV_PAGE, TM_SPC_PULL_POOL_CTX, 4, "pull pool context", read=_tm_pull_pool_ctx),
+    TmOp(TM_HV_PAGE, TM_SPC_PULL_POOL_CTX, 8, "pull pool context", read=_tm_pull_pool_ctx),
+)
+
+# Handlers by ((page << 16 | offset modulo 4K) << 4 | size), one entry per page allowed.
+_TM_OP_BITS = (3 << TM_SHIFT) | 0xFFF
+
+
+def _tm_lookup(write: bool) -> dict[int, Callable]:
+    out: dict[int, Callable] = {}
+    for op in TM_OPERATIONS:
+        fn = op.write if write else op.read
+        if fn is None:
+            continue
+        for page in range(op.page + 1):
+            key = (((page << TM_SHIFT) | op.offset) << 4) | op.size
+            assert key not in out, op
+            out[key] = fn
+    return out
+
+
+_TM_READ_OPS = _tm_lookup(write=False)
+_TM_WRITE_OPS = _tm_lookup(write=True)
+
+
+# ---- declared migration state --------------------------------------------------------------------
+_END_RESET = (0, END_W1_ESE_Q | END_W1_ESN_Q, 0, 0, 0, 0, 0, 0)
+
+
+def _save_sources(x: Xive) -> list[dict]:
+    """Every source not in its reset state (PQ off, MSI)."""
+    return [{"lisn": i, "pq": s & 3, "lsi": bool(x.lsi[i]), "asserted": bool(s & STATUS_ASSERTED)}
+            for i, s in enumerate(x.status) if s != PQ_OFF or x.lsi[i]]
+
+
+def _put_sources(x: Xive, sources: list[dict]) -> None:
+    x.status[:] = bytes([PQ_OFF]) * x.nr_irqs
+    x.lsi[:] = bytes(x.nr_irqs)
+    for s in sources:
+        x.status[s["lisn"]] = s["pq"] | (STATUS_ASSERTED if s["asserted"] else 0)
+        x.lsi[s["lisn"]] = 1 if s["lsi"] else 0
+
+
+def _save_eas(x: Xive) -> list[dict]:
+    """Every EAS in use (non-zero), by field."""
+    return [{"lisn": i, "valid": bool(w & EAS_VALID),
+             "end_block": (w >> EAS_END_BLOCK_SHIFT) & EAS_END_BLOCK_MASK,
+             "end_index": (w >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK,
+             "masked": bool(w & EAS_MASKED), "eisn": w & EAS_END_DATA_MASK}
+            for i, w in enumerate(x.eat) if w]
+
+
+def _eas_word(e: dict) -> int:
+    return ((EAS_VALID if e["valid"] else 0) | e["end_block"] << EAS_END_BLOCK_SHIFT
+            | e["end_index"] << EAS_END_INDEX_SHIFT | (EAS_MASKED if e["masked"] else 0)
+            | e["eisn"])
+
+
+def _put_eas(x: Xive, eas: list[dict]) -> None:
+    x.eat[:] = array("Q", bytes(8 * x.nr_irqs))
+    for e in eas:
+        x.eat[e["lisn"]] = _eas_word(e)
+
+
+def _save_ends(x: Xive) -> list[dict]:
+    """Every END not in its reset state."""
+    out = []
+    for e in range(x.nr_ends):
+        w = tuple(x.endt[e * 8:e * 8 + 8])
+        if w != _END_RESET:
+            out.append({"index": e, "words": w})
+    return out
+
+
+def _put_ends(x: Xive, ends: list[dict]) -> None:
+    x.endt[:] = array("I", _END_RESET * x.nr_ends)
+    for e in ends:
+        x.endt[e["index"] * 8:e["index"] * 8 + 8] = array("I", e["words"])
+
+
+def _save_tctxs(x: Xive) -> list[Tctx]:
+    return [x.tctxs[v] for v in sorted(x.tctxs)]
+
+
+def _put_tctxs(x: Xive, tctxs: list[dict]) -> None:
+    """Ring registers and output levels; the OS ring drives its vCPU."""
+    for rec in tctxs:
+        t = x.tctxs[rec["vcpu_id"]]
+        t.regs[:] = rec["regs"]
+        t.hv_line = rec["hv_line"]
+        x._set_line(t, rec["line"])
+
+
+def _unique(what: str, keys: list[int], limit: int, limit_name: str) -> None:
+    if len(set(keys)) != len(keys):
+        raise StateError(f"snapshot section 'xive' lists a {what} twice")
+    bad = [k for k in keys if k >= limit]
+    if bad:
+        raise StateError(f"snapshot section 'xive': {what} {bad[0]:#x} is not below {limit_name} "
+                         f"({limit:#x})")
+
+
+def _check(x: Xive, v: dict) -> None:
+    """The tables fit this machine: sizes, LISNs < nr_irqs, END indexes <
+    nr_ends (also where an EAS routes), usable queues, one context per vCPU."""
+    if (v["nr_irqs"], v["nr_ends"]) != (x.nr_irqs, x.nr_ends):
+        raise StateError(f"snapshot: XIVE has {v['nr_irqs']} LISNs/{v['nr_ends']} ENDs, "
+                         f"this machine {x.nr_irqs}/{x.nr_ends}")
+    _unique("source", [s["lisn"] for s in v["sources"]], x.nr_irqs, "nr_irqs")
+    for s in v["sources"]:
+        if s["asserted"] and not s["lsi"]:
+            raise StateError(f"snapshot section 'xive': MSI {s['lisn']:#x} cannot be asserted")
+    _unique("EAS", [e["lisn"] for e in v["eas"]], x.nr_irqs, "nr_irqs")
+    for e in v["eas"]:
+        problem = x._eas_problem(_eas_word(e))
+        if problem:
+            raise StateError(f"snapshot section 'xive': EAS {e['lisn']:#x}: {problem}")
+    _unique("END", [e["index"] for e in v["ends"]], x.nr_ends, "nr_ends")
+    for e in v["ends"]:
+        problem = _end_queue_problem(EndState(tuple(e["words"])))
+        if problem:
+            raise StateError(f"snapshot section 'xive': END {e['index']:#x}: {problem}")
+    if sorted(t["vcpu_id"] for t in v["tctxs"]) != sorted(x.tctxs):
+        raise StateError("snapshot: XIVE thread contexts do not match the vCPUs")
+
+
+XIVE_SOURCE = Struct((
+    Field("lisn", U32),
+    Field("pq", UInt(2)),                      # 00 idle, 10 pending, 11 queued, 01 off
+    Field("lsi", BOOL),
+    Field("asserted", BOOL),                   # LSI line level
+))
+XIVE_EAS = Struct((
+    Field("lisn", U32),
+    Field("valid", BOOL),
+    Field("end_block", UInt(4)),
+    Field("end_index", UInt(24)),
+    Field("masked", BOOL),
+    Field("eisn", UInt(31)),
+))
+XIVE_END = Struct((
+    Field("index", U32),                       # vcpu_id * 8 + priority
+    Field("words", Array(U32, 8)),             # END words 0..7 (xive_regs.h)
+))
+XIVE_TCTX = Struct((
+    Field("vcpu_id", U32),
+    Field("regs", Bytes(TM_REGS_SIZE)),        # QW0..QW3 ring registers
+    Field("line", BOOL),                       # OS-ring output
+    Field("hv_line", BOOL),                    # QW3 output (not wired on pseries)
+))
+
+
+def _ignore(x: Xive, value: int) -> None:
+    """Sizes are checked against the machine, never stored."""
+
+
+XIVE_STATE = VMStateDescription(
+    "xive", 2,
+    (Field("nr_irqs", U32, put_fn=_ignore),
+     Field("nr_ends", U32, put_fn=_ignore),
+     Field("sources", Array(XIVE_SOURCE), get_fn=_save_sources, put_fn=_put_sources),
+     Field("eas", Array(XIVE_EAS), get_fn=_save_eas, put_fn=_put_eas),
+     Field("ends", Array(XIVE_END), get_fn=_save_ends, put_fn=_put_ends),
+     Field("tctxs", Array(XIVE_TCTX), get_fn=_save_tctxs, put_fn=_put_tctxs)),
+    minimum_version=2,                         # version 1: positional lists and "active"
+    check=_check)

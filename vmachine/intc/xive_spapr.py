@@ -83,19 +83,6 @@ class EsbWindow:
         self.xive.esb_write(offset, size, value, cpu)
 
 
-class EndEsbWindow:
-    """The END ESB window; QEMU 7.2 keeps it disabled on sPAPR (never mapped here)."""
-
-    def __init__(self, xive: Xive):
-        self.xive = xive
-
-    def mmio_read(self, cpu: int, offset: int, size: int) -> int:
-        return self.xive.end_esb_read(offset, size, cpu)
-
-    def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
-        self.xive.end_esb_write(offset, size, value, cpu)
-
-
 class TimaWindow:
     """The 4-page TIMA; every vCPU sees its own thread context."""
 
@@ -132,7 +119,6 @@ class SpaprXive:
         self.end_esb_size = self.xive.nr_irqs << (ESB_PAGE_SHIFT + 1)
         self.active = False
         self.esb_device = EsbWindow(self.xive)
-        self.end_esb_device = EndEsbWindow(self.xive)
         self.tima_device = TimaWindow(self)
         self._regions: list["MmioRegion"] = []
         # IPIs: one per server (spapr_irq_init claims 0..nr_servers-1, MSI)
@@ -225,18 +211,15 @@ class SpaprXive:
 
     # ---- migration -------------------------------------------------------------------------------------
     def save_state(self) -> dict:
-        from ..state import section
-        return section("xive", 1, active=self.active, **self.xive.save_state())
+        """The model's "xive" section. Which controller is active is the
+        board's "spapr" section, not saved here."""
+        return self.xive.save_state()
 
     def load_state(self, sections: dict) -> None:
-        from ..state import fields_of
-        f = fields_of(sections, "xive", 1, {"active": bool, "nr_irqs": int, "nr_ends": int,
-                                            "sources": list, "eas": list, "ends": list,
-                                            "tctxs": list})
-        # The board decides which controller is active (it selects before
-        # loading); "active" is recorded for inspection. Outputs are restored
-        # into the vCPU lines only while this device is active.
-        self.xive.load_state(f)
+        """Validate the whole "xive" section, then store it. The board has
+        selected the active controller before; outputs reach the vCPU lines
+        only while this device is active."""
+        self.xive.load_state(sections)
 
     # ---- helpers ---------------------------------------------------------------------------------------
     def _err(self, cpu: Ppc64Cpu, what: str, **data) -> None:
