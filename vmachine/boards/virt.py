@@ -138,6 +138,7 @@ class VirtBoard(Board):
                                 lambda what, **k: m.trace.guest_error(k.pop("cpu", -1), "its: " + what, **k),
                                 lambda what, **k: m.trace.log(k.pop("cpu", -1), "irq", what, **k))
             m.mmio.add("gicv3-its", ITS_BASE, ITS_SIZE, self.its)
+            m.round_hooks.append(self.its.step_queue)    # a long command queue runs on
 
     def _gic_fdt(self, root) -> None:
         if self.gic is None:

@@ -1,0 +1,232 @@
+"""The ITS command queue runs in bounded steps (issue 15, item 1): a CWRITER
+store runs at most CMD_BUDGET commands, a run in progress continues at CREADR
+reads and round boundaries, CREADR advances as commands complete, the result
+equals running the whole queue at once, and a run in progress migrates."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from vmachine.errors import ConfigError
+from vmachine.intc import its as I
+from vmachine.memory import GuestRAM
+
+from test_its import CQ, LPI, RAM, RAM_SIZE, Rig, rig  # noqa: F401 (the fixture)
+
+FULL_QUEUE = 32_768                      # CBASER.Size 0xFF: 256 x 4 KiB pages
+INVALL = [0x0D, 0, 0, 0]
+
+
+def _big_queue_rig(n: int = 2, pending: int = 2048) -> Rig:
+    """A Rig with a 1 MiB queue, device 1 mapped (32 events) and `pending`
+    LPIs pending on every vCPU."""
+    r = Rig(n)
+    r.setup_cpus()
+    r.setup_its()
+    r.w(0x0, 0)                                               # disable to move the queue
+    r.w(0x80, (1 << 63) | CQ | 0xFF, 8)
+    r.w(0x88, 0, 8)
+    r.w(0x0, 1)
+    r.wptr = 0
+    r.full(dev=1, ev=0, intid=LPI, cpu=0)
+    r.mapc(1, n - 1)
+    for i in range(n):
+        for k in range(pending):
+            r.prop(LPI + 100 + k, 0x80 + (k % 8) * 8)
+            r.g.lpi_process(i, LPI + 100 + k, True)
+    return r
+
+
+def _queue(r: Rig, cmds: list[list[int]]) -> int:
+    """Write `cmds` after CWRITER and store CWRITER once; the slots written."""
+    for dw in cmds:
+        r.ram.write(CQ + r.wptr, b"".join(d.to_bytes(8, "little") for d in dw + [0] * (4 - len(dw))))
+        r.wptr = (r.wptr + 32) % (FULL_QUEUE * 32)
+    r.w(0x88, r.wptr, 8)
+    return len(cmds)
+
+
+def _commands(ev) -> int:
+    return sum(1 for what, _ in ev if what == "its_command")
+
+
+def _mixed_commands(count: int, seed: int = 15) -> list[list[int]]:
+    """A deterministic mix of state-changing commands: maps, INT, CLEAR,
+    MOVI, MOVALL, DISCARD, INV, INVALL, SYNC."""
+    rnd = random.Random(seed)
+    out = []
+    for _ in range(count):
+        ev, icid = rnd.randrange(32), rnd.randrange(2)
+        out.append(rnd.choice([
+            [0x0A | 1 << 32, ev | (LPI + rnd.randrange(64)) << 32, icid],       # MAPTI
+            [0x03 | 1 << 32, ev], [0x04 | 1 << 32, ev], [0x0F | 1 << 32, ev],   # INT CLEAR DISCARD
+            [0x01 | 1 << 32, ev, icid], [0x0C | 1 << 32, ev], INVALL,          # MOVI INV INVALL
+            [0x0E, 0, rnd.randrange(2) << 16, rnd.randrange(2) << 16],         # MOVALL
+            [0x05, 0, rnd.randrange(2) << 16],                                  # SYNC
+        ]))
+    return out
+
+
+def _state(r: Rig) -> tuple:
+    """Everything guest-visible: RAM, GIC and ITS sections."""
+    return bytes(r.ram.buf), json.dumps(r.g.save_state(), sort_keys=True), \
+        json.dumps(r.its.save_state(), sort_keys=True)
+
+
+def _drain(r: Rig) -> int:
+    """Round boundaries until the run ends; how many it took."""
+    rounds = 0
+    while r.its.busy:
+        before = r.its.creadr
+        assert r.its.step_queue() <= I.CMD_BUDGET
+        assert r.its.creadr != before
+        rounds += 1
+    return rounds
+
+
+# ---- bounded processing ------------------------------------------------------------------------
+def test_a_full_queue_of_invalls_runs_in_bounded_steps():
+    r = _big_queue_rig(pending=16)
+    r.events.clear()
+    start = r.its.creadr
+    n = _queue(r, [INVALL] * (FULL_QUEUE - 1))
+    assert r.wptr == (start - 32) % (FULL_QUEUE * 32)          # every slot but one: full
+    assert _commands(r.events) == I.CMD_BUDGET                # the store ran CMD_BUDGET only
+    assert r.its.busy and r.its.creadr == start + I.CMD_BUDGET * 32
+    rounds = _drain(r)
+    assert rounds == -(-(n - I.CMD_BUDGET) // I.CMD_BUDGET)
+    assert _commands(r.events) == n and not r.its.busy
+    assert r.its.creadr == r.its.cwriter and not r.errors
+
+
+def test_creadr_reads_drive_a_run_and_small_batches_finish_in_the_store(rig):
+    rig.full(dev=1, ev=0, intid=LPI)
+    rig.events.clear()
+    for _ in range(I.CMD_BUDGET):                             # a batch of CMD_BUDGET: done at once
+        rig.ram.write(CQ + rig.wptr, bytes([0x05]) + bytes(31))
+        rig.wptr = (rig.wptr + 32) % 0x1000
+    rig.w(0x88, rig.wptr, 8)
+    assert not rig.its.busy and rig.its.creadr == rig.wptr
+    for _ in range(127):                                      # 127 more: a polling guest catches up
+        rig.ram.write(CQ + rig.wptr, bytes([0x05]) + bytes(31))
+        rig.wptr = (rig.wptr + 32) % 0x1000
+    rig.w(0x88, rig.wptr, 8)
+    assert rig.its.busy and rig.its.creadr == (rig.wptr - 63 * 32) % 0x1000
+    assert rig.creadr() == rig.wptr and not rig.its.busy      # the first poll ran the other 63
+
+
+def test_disabling_ends_a_run_and_enabling_restarts_it():
+    r = _big_queue_rig(pending=4)
+    _queue(r, [INVALL] * 300)
+    at = r.its.creadr
+    r.w(0x0, 0)
+    assert not r.its.busy and r.its.step_queue() == 0 and r.its.creadr == at
+    r.w(0x0, 1)
+    assert r.its.busy and r.its.creadr == at + I.CMD_BUDGET * 32
+
+
+def test_a_stall_ends_the_run_and_a_cwriter_store_retries():
+    r = _big_queue_rig(pending=4)
+    cmds = [[0x05]] * 100 + [[0x08 | 1 << 32, 4, (0x1_0000_0000 >> 8 << 8) | 1 << 63],
+                             [0x0A | 1 << 32, 0 | (LPI + 1) << 32, 0]] + [[0x05]] * 100
+    first = r.its.creadr
+    _queue(r, cmds)
+    _drain(r)
+    assert r.its.creadr == (first + 101 * 32) | 1             # stalled on the MAPTI (ITT outside RAM)
+    assert r.its.step_queue() == 0
+    r.w(0x88, r.wptr, 8)                                      # retried: stalls again, one command
+    assert r.its.creadr == (first + 101 * 32) | 1 and not r.its.busy
+
+
+def test_bounded_run_ends_in_the_same_state_as_one_unbounded_run(monkeypatch):
+    cmds = _mixed_commands(3000)
+    a = _big_queue_rig(pending=256)
+    b = _big_queue_rig(pending=256)
+    for r in (a, b):
+        for k in range(0, 256, 3):                            # config changes for INV/INVALL to pick up
+            r.prop(LPI + 100 + k, 0x20, enable=k % 2 == 0)
+        r.events.clear()
+    _queue(a, cmds)
+    assert a.its.busy
+    _drain(a)
+    monkeypatch.setattr(I, "CMD_BUDGET", 1 << 20)
+    _queue(b, cmds)
+    assert not b.its.busy
+    assert _state(a) == _state(b)
+    for log in ("events", "errors"):                         # the same, but for the vCPU named
+        strip = [[(w, {k: v for k, v in d.items() if k != "cpu"}) for w, d in getattr(r, log)]
+                 for r in (a, b)]
+        assert strip[0] == strip[1]
+
+
+# ---- migration -----------------------------------------------------------------------------------
+def _clone(r: Rig) -> Rig:
+    secs = {s["name"]: s for s in json.loads(json.dumps([r.g.save_state(), r.its.save_state()]))}
+    ram = GuestRAM(RAM, RAM_SIZE)
+    ram.write(RAM, bytes(r.ram.buf))
+    b = Rig(r.n, ram=ram)
+    b.g.load_state(secs)
+    b.its.load_state(secs)
+    b.sys = [b.g.sysregs(i) for i in range(r.n)]
+    b.wptr = r.wptr
+    return b
+
+
+@pytest.mark.parametrize("steps", [0, 1, 7])
+def test_a_run_in_progress_migrates(steps):
+    a = _big_queue_rig(pending=256)
+    _queue(a, _mixed_commands(2000, seed=steps))
+    for _ in range(steps):
+        a.its.step_queue()
+    assert a.its.save_state()["fields"]["busy"] is True
+    b = _clone(a)
+    assert b.its.busy and b.its.creadr == a.its.creadr
+    _drain(a)
+    _drain(b)
+    assert _state(a) == _state(b)
+
+
+def test_version_1_sections_load_and_inconsistent_ones_are_refused(rig):
+    s = rig.its.save_state()
+    assert s["version"] == 2
+    old = json.loads(json.dumps(s))
+    old["version"] = 1
+    del old["fields"]["busy"]
+    rig.its.busy = True
+    rig.its.load_state({"gicv3-its": old})
+    assert rig.its.busy is False and rig.its.creadr == s["fields"]["creadr"]
+    bad = json.loads(json.dumps(s))
+    bad["fields"].update(busy=True, ctlr=0)
+    with pytest.raises(ConfigError, match="in progress while the ITS is disabled"):
+        rig.its.load_state({"gicv3-its": bad})
+    newer = json.loads(json.dumps(s))
+    newer["version"] = 3
+    with pytest.raises(ConfigError, match="'gicv3-its' is version 3; this vmachine reads versions 1..2"):
+        rig.its.load_state({"gicv3-its": newer})
+
+
+def test_the_virt_board_continues_a_run_at_round_boundaries_and_across_a_snapshot():
+    from vmachine import create_machine
+
+    def make():
+        return create_machine("virt,gic-version=3", smp=1)
+    m = make()
+    its, ram = m.board.its, m.ram
+    cq = 0x4400_0000
+    its.mmio_write(0, I.GITS_CBASER, 8, (1 << 63) | cq | 0xFF)
+    its.mmio_write(0, I.GITS_CTLR, 4, 1)
+    for k in range(1000):
+        ram.write(cq + 32 * k, bytes([0x05]) + bytes(31))
+    its.mmio_write(0, I.GITS_CWRITER, 8, 1000 * 32)
+    assert its.creadr == I.CMD_BUDGET * 32
+    m.run()                                                   # no vCPU runs: one round, then idle
+    assert its.creadr == 2 * I.CMD_BUDGET * 32
+    b = make()
+    b.restore(m.save())
+    for x in (m, b):
+        while x.board.its.busy:
+            x.run()
+    assert b.board.its.save_state() == m.board.its.save_state()
+    assert its.creadr == its.cwriter == 1000 * 32
