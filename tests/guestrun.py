@@ -28,9 +28,9 @@ MACHINES = {
 # clear of the DTB at the RAM base).
 VIRT_CODE = 0x4010_0000
 
-# Instructions a guest may run in-process before the run counts as hung. Every
-# guest powers off well below it (the largest, 64- and 128-vCPU runs, need a
-# few hundred million); the tests check the reason, never this number.
+# Instructions a guest may run in-process before the run stops (and the test
+# fails on the stop reason). Every guest in guests/ powers off below it; the
+# tests check the reason, never this number.
 RUN_BUDGET = 2_000_000_000
 
 
