@@ -10,7 +10,7 @@ from vmachine.cpu import slot
 def test_c_slot_counter_is_built_and_used():
     assert slot.unavailable_reason() is None
     m = create_machine("virt,gic-version=3", kernel=str(toolchain.build_guest("aarch64", "hello")))
-    assert all(c.slot is not None for c in m.cpus)
+    assert all(isinstance(c.engine, slot.CSlotEngine) for c in m.cpus)
 
 
 @pytest.mark.parametrize("arch,name,smp", [("ppc64", "timer", 1), ("aarch64", "timer", 1),
@@ -31,4 +31,4 @@ def test_exact_stop_counts():
     m = create_machine("virt,gic-version=3", kernel=str(toolchain.build_guest("aarch64", "hello")))
     cpu = m.cpus[0]
     assert cpu.run_insns(37) == 37
-    assert cpu.slot.rec.executed == 37
+    assert cpu.engine.rec.executed == 37
