@@ -10,7 +10,7 @@ from vmachine.cpu import slot
 def test_c_slot_counter_is_built_and_used():
     assert slot.unavailable_reason() is None
     m = boot("aarch64", "hello")
-    assert all(c.slot is not None for c in m.cpus)
+    assert all(isinstance(c.engine, slot.CSlotEngine) for c in m.cpus)
 
 
 @pytest.mark.parametrize("arch,name,smp", [("ppc64", "timer", 1), ("aarch64", "timer", 1),
@@ -29,4 +29,4 @@ def test_exact_stop_counts():
     m = boot("aarch64", "hello")
     cpu = m.cpus[0]
     assert cpu.run_insns(37) == 37
-    assert cpu.slot.rec.executed == 37
+    assert cpu.engine.rec.executed == 37
