@@ -11,7 +11,7 @@ from .common import (ADDR_ALIGN, ADDR_LIMIT, DIST_SIZE, G0, G1NS, GIC_INTERNAL,
                      GICR_TYPER_COMMON_LPI_AFF, GICR_TYPER_LAST, GICR_TYPER_PLPIS, INTID_SPURIOUS,
                      LPI_INTID_START, MASK32, MASK64, MAX_CPUS, NUM_SPI, REDIST_FRAME_SIZE, CpuState,
                      bits)
-from .cpuif import ICC_REGS, CpuInterface
+from .cpuif import ICC_BANK, CpuInterface
 from .distributor import Distributor
 from .redistributor import Redistributor, RedistRegion
 from .vmstate import GICV3_STATE
@@ -117,7 +117,7 @@ class GicV3:
             if used > 0:
                 states[first + used - 1].typer |= GICR_TYPER_LAST
             self._windows.append((f"gicv3-redist{r}", base, n * REDIST_FRAME_SIZE,
-                                  RedistRegion(self.redist, first, n)))
+                                  RedistRegion(self.redist, first)))
             first += max(used, 0)
         self.dist.cpu_of_affinity = by_aff
         for cs in states:
@@ -150,7 +150,7 @@ class GicV3:
         cs = self._cpu(cpu_index)
         cif = self.cpuif
         table = {}
-        for r in ICC_REGS:
+        for r in ICC_BANK:
             table[r.key] = ((lambda _cpu, f=r.read: f(cif, cs)) if r.read else None,
                             (lambda _cpu, v, f=r.write: f(cif, cs, v & MASK64)) if r.write else None)
         return table

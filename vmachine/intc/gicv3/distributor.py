@@ -181,7 +181,8 @@ GICD_REGS: tuple[Register, ...] = (
     config_register(GICD_IRQ, "GICD_ICFGR<n>", 0x0C00, 0x100),
     Register("GICD_IGRPMODR<n>", 0x0D00, raz, wi, WIDTHS_32, 0x100, reset=0),
     Register("GICD_NSACR<n>", 0x0E00, raz, wi, WIDTHS_32, 0x100, reset=0),
-    Register("GICD_SGIR", 0x0F00, Distributor.read_sgir, wi, length=4, reset=0),
+    Register("GICD_SGIR", 0x0F00, Distributor.read_sgir, wi, length=4, reset=0,
+             side_effects=True),                  # the read is a logged guest error
     Register("GICD_CPENDSGIR<n>", 0x0F10, raz, wi, WIDTHS_BYTE, 0x10, reset=0),
     Register("GICD_SPENDSGIR<n>", 0x0F20, raz, wi, WIDTHS_BYTE, 0x10, reset=0),
     IrqRegister("GICD_IROUTER<n>", 0x6000, Distributor.read_irouter, Distributor.write_irouter,

@@ -215,11 +215,11 @@ class Redistributor:
 
 
 class RedistRegion:
-    """One redistributor region (an MMIO window): `frames` frame pairs, the
-    first belonging to vCPU `first_cpu` (frame -> vCPU by offset >> 17, O(1))."""
+    """One redistributor region (an MMIO window) of frame pairs, the first
+    belonging to vCPU `first_cpu` (frame -> vCPU by offset >> 17, O(1))."""
 
-    def __init__(self, redist: Redistributor, first_cpu: int, frames: int):
-        self.redist, self.first_cpu, self.frames = redist, first_cpu, frames
+    def __init__(self, redist: Redistributor, first_cpu: int):
+        self.redist, self.first_cpu = redist, first_cpu
         self.cpus = redist.gic.cpus
 
     def _cs(self, cpu: int, offset: int, write: bool) -> CpuState | None:
