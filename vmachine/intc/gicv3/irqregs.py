@@ -45,7 +45,7 @@ class IrqRegister(Register):
     effects: that is how `reset_irq_state` applies the reset column."""
     first: int = 0
     bits: int = 1
-    store: Callable[[Any, int, int], None] | None = None
+    store: Callable[[Any, int, int], Any] | None = None
 
     def intid(self, rel: int) -> int:
         """The first INTID at byte `rel` of the register."""
@@ -91,10 +91,6 @@ def _clear_enabled(s: Any, irq: int, v: int) -> int:
     return v << irq
 
 
-def _store_enabled(s: Any, irq: int, v: int) -> None:
-    s.enabled = (s.enabled & ~(MASK32 << irq)) | (v << irq)
-
-
 def _read_pending(s: Any, irq: int) -> int:
     """The latch, or a level-sensitive line that is high."""
     return ((s.pending | (s.level & ~s.edge_trigger)) >> irq) & MASK32
@@ -108,10 +104,6 @@ def _set_pending(s: Any, irq: int, v: int) -> int:
 def _clear_pending(s: Any, irq: int, v: int) -> int:
     s.pending &= ~(v << irq)
     return v << irq
-
-
-def _store_pending(s: Any, irq: int, v: int) -> None:
-    s.pending = (s.pending & ~(MASK32 << irq)) | (v << irq)
 
 
 def _read_active(s: Any, irq: int) -> int:
@@ -128,17 +120,21 @@ def _clear_active(s: Any, irq: int, v: int) -> int:
     return v << irq
 
 
-def _store_active(s: Any, irq: int, v: int) -> None:
-    s.active = (s.active & ~(MASK32 << irq)) | (v << irq)
+def _store(set_bits: WordWrite, clear_bits: WordWrite) -> Callable[[Any, int, int], None]:
+    """A whole word of a set/clear pair's state, without side effects."""
+    def store(s: Any, irq: int, v: int) -> None:
+        clear_bits(s, irq, MASK32)
+        set_bits(s, irq, v)
+    return store
 
 
-def _store_group(s: Any, irq: int, v: int) -> None:
-    _write_group(s, irq, v)
-
+_store_enabled = _store(_set_enabled, _clear_enabled)
+_store_pending = _store(_set_pending, _clear_pending)
+_store_active = _store(_set_active, _clear_active)
 
 # (register, offset in the block, read, write, store): GIC spec 12.9 / 12.11
 _BITMAPS = (
-    ("IGROUPR", 0x000, _read_group, _write_group, _store_group),
+    ("IGROUPR", 0x000, _read_group, _write_group, _write_group),
     ("ISENABLER", 0x080, _read_enabled, _set_enabled, _store_enabled),
     ("ICENABLER", 0x100, _read_enabled, _clear_enabled, _store_enabled),
     ("ISPENDR", 0x180, _read_pending, _set_pending, _store_pending),
@@ -149,7 +145,7 @@ _BITMAPS = (
 
 
 def _bitmap(frame: IrqFrame, name: str, offset: int, length: int, read_word: WordRead,
-            write_word: WordWrite, store: Callable[[Any, int, int], None]) -> IrqRegister:
+            write_word: WordWrite, store: Callable[[Any, int, int], Any]) -> IrqRegister:
     lo, hi, per_cpu, changed = frame.lo, frame.hi, frame.per_cpu, frame.changed
 
     def read(owner: Any, ctx: Any, rel: int, size: int) -> int:
