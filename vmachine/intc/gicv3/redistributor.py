@@ -220,7 +220,7 @@ class RedistRegion:
 
     def __init__(self, redist: Redistributor, first_cpu: int):
         self.redist, self.first_cpu = redist, first_cpu
-        self.cpus = redist.gic.cpus
+        self.cpus, self.bank = redist.gic.cpus, redist.bank
 
     def _cs(self, cpu: int, offset: int, write: bool) -> CpuState | None:
         idx = self.first_cpu + (offset >> REDIST_FRAME_SHIFT)
@@ -234,12 +234,12 @@ class RedistRegion:
         cs = self._cs(cpu, offset, False)
         if cs is None:
             return 0
-        return self.redist.bank.read(self.redist, cs, offset & (REDIST_FRAME_SIZE - 1), size, cpu)
+        return self.bank.read(self.redist, cs, offset & (REDIST_FRAME_SIZE - 1), size, cpu)
 
     def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
         cs = self._cs(cpu, offset, True)
         if cs is not None:
-            self.redist.bank.write(self.redist, cs, offset & (REDIST_FRAME_SIZE - 1), size, value, cpu)
+            self.bank.write(self.redist, cs, offset & (REDIST_FRAME_SIZE - 1), size, value, cpu)
 
 
 def _cpu_changed(r: Redistributor, cs: CpuState, mask: int) -> None:
