@@ -24,7 +24,7 @@ def test_gicd_reset_values_from_the_table(reg):
     (at every width the table gives), without a guest error."""
     rig = GicRig(2)
     for off in range(reg.offset, reg.offset + reg.length, 4):
-        for size in sorted(reg.sizes):
+        for size in sorted(reg.widths):
             if (off - reg.offset) % size:
                 continue
             if reg.name == "GICD_SGIR":
@@ -49,12 +49,12 @@ def test_bad_widths_are_logged_raz_wi(reg):
     """Every width a register does not take: guest error, reads 0, no effect."""
     rig = GicRig(1)
     for size in (1, 2, 4, 8):
-        if size in reg.sizes:
+        if size in reg.widths:
             continue
         rig.errors.clear()
         off = reg.offset
         if reg in G.GICD_REGS:
-            before = rig.dr(reg.offset) if 4 in reg.sizes else None
+            before = rig.dr(reg.offset) if 4 in reg.widths else None
             rig.errors.clear()
             assert rig.dr(off, size) == 0
             rig.dw(off, (1 << (8 * size)) - 1, size)
@@ -62,7 +62,7 @@ def test_bad_widths_are_logged_raz_wi(reg):
             if before is not None and reg.name not in ("GICD_SGIR",):
                 assert rig.dr(reg.offset) == before
         else:
-            before = rig.rr(0, reg.offset) if 4 in reg.sizes else None
+            before = rig.rr(0, reg.offset) if 4 in reg.widths else None
             assert rig.rr(0, off, size) == 0
             rig.rw(0, off, (1 << (8 * size)) - 1, size)
             assert len(rig.errors) == 2
