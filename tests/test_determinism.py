@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import boot, run_guest
+from guestrun import boot, run_guest
 from vmachine import create_machine
 from vmachine.clock import VirtualClock
 

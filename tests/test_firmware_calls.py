@@ -12,7 +12,7 @@ import struct
 import libfdt
 import pytest
 
-from conftest import run_guest
+from guestrun import VIRT_CODE, run_guest
 from vmachine import create_machine
 from vmachine.cpu.base import CpuState
 
@@ -31,12 +31,7 @@ def s32(v: int) -> int:
     return v - (1 << 32) if v >> 31 else v
 
 
-# ---- pseries helpers -----------------------------------------------------------------------------
-
-@pytest.fixture
-def pseries():
-    return create_machine("pseries", smp=2, ram_size=64 << 20)
-
+# ---- pseries helpers (the `pseries` fixture is in conftest.py) ----------------------------------
 
 def hcall(m, op, *args, cpu=0):
     c = m.cpus[cpu]
@@ -280,11 +275,6 @@ def test_unit_rtas_guest_matches_qemu_except_token_0xa():
     assert lines[-13:] == want[3:]
 
 
-def test_unit_rtas_guest_transcript_is_qemus():
-    m, r = run_guest("ppc64", "unit_rtas")
-    assert m.console_text == UNIT_RTAS_QEMU
-
-
 # QEMU 7.2 transcripts from guests/NOTES.md (lines about firmware calls among them).
 EXCEPTIONS_QEMU = {
     "ppc64": [
@@ -324,14 +314,7 @@ AFFINITY_INFO32, AFFINITY_INFO64 = 0x84000004, 0xC4000004
 MIGRATE, MIGRATE_INFO_TYPE, SYSTEM_OFF = 0x84000005, 0x84000006, 0x84000008
 SYSTEM_RESET, PSCI_FEATURES = 0x84000009, 0x8400000A
 CPU_SUSPEND32, CPU_SUSPEND64 = 0x84000001, 0xC4000001
-A64_CODE = 0x4010_0000
-
-
-@pytest.fixture
-def virt():
-    m = create_machine("virt,gic-version=3", smp=4, ram_size=32 << 20)
-    m.cpus[0].start(A64_CODE, 0)                  # the caller is running
-    return m
+A64_CODE = VIRT_CODE            # where the `virt` fixture (conftest.py) runs the caller
 
 
 def psci(m, fn, a1=0, a2=0, a3=0, cpu=0):
@@ -430,9 +413,10 @@ def test_unit_psci_guest_matches_qemu_except_mpidr_bit_31():
     assert got[:3] + got[4:] == want[:3] + want[4:]
 
 
-def test_unit_psci_guest_transcript_is_qemus():
-    m, r = run_guest("aarch64", "unit_psci")
-    assert m.console_text == UNIT_PSCI_QEMU
+@pytest.mark.parametrize("arch,name", [("ppc64", "unit_rtas"), ("aarch64", "unit_psci")])
+def test_unit_guest_transcript_is_qemus(arch, name):
+    m, r = run_guest(arch, name)
+    assert m.console_text == {"unit_rtas": UNIT_RTAS_QEMU, "unit_psci": UNIT_PSCI_QEMU}[name]
 
 
 def test_cpu_off_stops_the_caller(virt):

@@ -9,80 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from gicrig import DIST, ICC, REDIST, REDIST_HIGH, SGI, GicRig, fake_cpus, mpidr
 from vmachine.errors import ConfigError, DeviceError
 from vmachine.intc import gicv3 as G
 from vmachine.intc.gicv3 import GicV3
-
-DIST = 0x0800_0000
-REDIST = 0x080A_0000
-REDIST_HIGH = 0x40_0000_0000
-SGI = 0x1_0000
-ICC = {r.name: r.key for r in G.ICC_REGS}
-
-
-def mpidr(i: int) -> int:
-    """QEMU virt with GICv3: Aff0 = index % 16, Aff1 = index / 16."""
-    return 0x8000_0000 | ((i // 16) << 8) | (i % 16)
-
-
-class Rig:
-    def __init__(self, n: int = 4, regions=None, connect: bool = True):
-        self.errors: list[tuple[str, dict]] = []
-        self.g = GicV3(log_guest_error=lambda what, **k: self.errors.append((what, k)))
-        self.g.set_dist_addr(DIST)
-        for base, count in regions or [(REDIST, n)]:
-            self.g.add_redist_region(base, count)
-        self.g.init([SimpleNamespace(index=i, mpidr=mpidr(i)) for i in range(n)])
-        self.irq = [False] * n
-        self.fiq = [False] * n
-        if connect:
-            for i in range(n):
-                self.g.connect(i, lambda lv, i=i: self.irq.__setitem__(i, lv),
-                               lambda lv, i=i: self.fiq.__setitem__(i, lv))
-        self.windows = self.g.mmio_windows()
-        self.dist = self.windows[0][3]
-        self.regions = [w[3] for w in self.windows[1:]]
-        self.sys = [self.g.sysregs(i) for i in range(n)]
-
-    # MMIO
-    def dr(self, off, size=4, cpu=0):
-        return self.dist.mmio_read(cpu, off, size)
-
-    def dw(self, off, value, size=4, cpu=0):
-        self.dist.mmio_write(cpu, off, size, value)
-
-    def rr(self, frame, off, size=4, region=0):
-        return self.regions[region].mmio_read(0, frame * 0x2_0000 + off, size)
-
-    def rw(self, frame, off, value, size=4, region=0):
-        self.regions[region].mmio_write(0, frame * 0x2_0000 + off, size, value)
-
-    # system registers
-    def sr(self, cpu, name):
-        return self.sys[cpu][ICC[name]][0](None)
-
-    def sw(self, cpu, name, value):
-        self.sys[cpu][ICC[name]][1](None, value)
-
-    # a Linux-like set-up: Group 1 everywhere, enabled, PMR open
-    def linux_setup(self, spis=(), ppis=(), prio=0xA0):
-        self.dw(0x0000, 0x2)                               # EnableGrp1
-        for w in range(1, 9):
-            self.dw(0x0080 + 4 * w, 0xFFFF_FFFF)           # SPIs -> Group 1
-        for i in range(len(self.irq)):
-            self.rw(i, SGI + 0x0080, 0xFFFF_FFFF)          # SGIs/PPIs -> Group 1
-            self.sw(i, "ICC_PMR_EL1", 0xFF)
-            self.sw(i, "ICC_IGRPEN1_EL1", 1)
-        for irq in spis:
-            self.dw(0x0400 + irq, prio, size=1)
-            self.dw(0x0100 + 4 * (irq // 32), 1 << (irq % 32))
-        for cpu, irq in ppis:
-            self.rw(cpu, SGI + 0x0400 + irq, prio, size=1)
-            self.rw(cpu, SGI + 0x0100, 1 << irq)
-
-    def spi_route(self, irq, cpu):
-        aff = mpidr(cpu) & 0xFF_FFFF
-        self.dw(0x6000 + 8 * irq, aff, size=8)
 
 
 # ---- register tables ------------------------------------------------------------------------------
@@ -92,9 +22,9 @@ class Rig:
 def test_gicd_reset_values_from_the_table(reg):
     """Every word of every distributor register reads its table reset value
     (at every width the table gives), without a guest error."""
-    rig = Rig(2)
+    rig = GicRig(2)
     for off in range(reg.offset, reg.offset + reg.length, 4):
-        for size in sorted(reg.sizes):
+        for size in sorted(reg.widths):
             if (off - reg.offset) % size:
                 continue
             if reg.name == "GICD_SGIR":
@@ -106,7 +36,7 @@ def test_gicd_reset_values_from_the_table(reg):
 
 
 def test_gicd_fixed_values():
-    rig = Rig(1)
+    rig = GicRig(1)
     assert rig.dr(0x0000) == 0x50                                   # DS | ARE
     assert rig.dr(0x0004) == 0x037A_0007
     assert rig.dr(0x0008) == 0x43B
@@ -117,14 +47,14 @@ def test_gicd_fixed_values():
 @pytest.mark.parametrize("reg", G.GICD_REGS + G.GICR_REGS, ids=lambda r: r.name)
 def test_bad_widths_are_logged_raz_wi(reg):
     """Every width a register does not take: guest error, reads 0, no effect."""
-    rig = Rig(1)
+    rig = GicRig(1)
     for size in (1, 2, 4, 8):
-        if size in reg.sizes:
+        if size in reg.widths:
             continue
         rig.errors.clear()
         off = reg.offset
         if reg in G.GICD_REGS:
-            before = rig.dr(reg.offset) if 4 in reg.sizes else None
+            before = rig.dr(reg.offset) if 4 in reg.widths else None
             rig.errors.clear()
             assert rig.dr(off, size) == 0
             rig.dw(off, (1 << (8 * size)) - 1, size)
@@ -132,7 +62,7 @@ def test_bad_widths_are_logged_raz_wi(reg):
             if before is not None and reg.name not in ("GICD_SGIR",):
                 assert rig.dr(reg.offset) == before
         else:
-            before = rig.rr(0, reg.offset) if 4 in reg.sizes else None
+            before = rig.rr(0, reg.offset) if 4 in reg.widths else None
             assert rig.rr(0, off, size) == 0
             rig.rw(0, off, (1 << (8 * size)) - 1, size)
             assert len(rig.errors) == 2
@@ -142,7 +72,7 @@ def test_bad_widths_are_logged_raz_wi(reg):
 
 @pytest.mark.parametrize("off", [0x000C, 0x0040, 0x0048, 0x0020, 0x5000, 0x7FE0, 0xFFC0, 0x0002])
 def test_gicd_unknown_offsets_logged_raz_wi(off):
-    rig = Rig(1)
+    rig = GicRig(1)
     size = 4 if off % 4 == 0 else 2
     assert rig.dr(off, size) == 0
     rig.dw(off, 0xFFFF, size)
@@ -151,7 +81,7 @@ def test_gicd_unknown_offsets_logged_raz_wi(off):
 
 
 def test_gicd_ctlr_only_group_enables_writable():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(0, 0xFFFF_FFFF)
     assert rig.dr(0) == 0x53
     rig.dw(0, 0)
@@ -160,7 +90,7 @@ def test_gicd_ctlr_only_group_enables_writable():
 
 @pytest.mark.parametrize("off", [0x0004, 0x0008, 0xFFE8])
 def test_gicd_read_only_registers_ignore_and_log_writes(off):
-    rig = Rig(1)
+    rig = GicRig(1)
     before = rig.dr(off)
     rig.dw(off, 0x1234_5678)
     assert rig.dr(off) == before and len(rig.errors) == 1
@@ -168,7 +98,7 @@ def test_gicd_read_only_registers_ignore_and_log_writes(off):
 
 @pytest.mark.parametrize("base", [0x0080, 0x0100, 0x0180, 0x0200, 0x0280, 0x0300, 0x0380])
 def test_gicd_bitmap_word0_and_past_288_are_raz_wi(base):
-    rig = Rig(1)
+    rig = GicRig(1)
     for word in (0, 9, 31):
         rig.dw(base + 4 * word, 0xFFFF_FFFF)
         assert rig.dr(base + 4 * word) == 0
@@ -176,7 +106,7 @@ def test_gicd_bitmap_word0_and_past_288_are_raz_wi(base):
 
 
 def test_gicd_set_clear_pairs():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(0x0104, 0x0000_00F0)                          # ISENABLER1: 36..39
     assert rig.dr(0x0104) == rig.dr(0x0184) == 0xF0
     rig.dw(0x0184, 0x30)
@@ -192,7 +122,7 @@ def test_gicd_set_clear_pairs():
 
 
 def test_gicd_ipriorityr_bytes_words_and_ranges():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(0x0400 + 51, 0xA5, size=1)
     assert rig.dr(0x0430) == 0xA500_0000
     rig.dw(0x0434, 0x0403_02FF)                          # 8 bits stored as written
@@ -207,7 +137,7 @@ def test_gicd_ipriorityr_bytes_words_and_ranges():
 
 
 def test_gicd_icfgr_odd_bits_only():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(0x0C08, 0xFFFF_FFFF)                          # INTIDs 32..47
     assert rig.dr(0x0C08) == 0xAAAA_AAAA
     rig.dw(0x0C0C, 0x0000_0008)                          # INTID 49 edge
@@ -220,20 +150,20 @@ def test_gicd_icfgr_odd_bits_only():
 @pytest.mark.parametrize("off,size", [(0x0D04, 4), (0x0E08, 4), (0x0804, 4), (0x0805, 1),
                                       (0x0F10, 4), (0x0F2F, 1)])
 def test_gicd_raz_wi_with_ds_and_are(off, size):
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(off, 0xFF, size)
     assert rig.dr(off, size) == 0 and not rig.errors
 
 
 def test_gicd_sgir_is_write_ignored():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.linux_setup()
     rig.dw(0x0F00, 0x0001_0001)
     assert not any(rig.irq) and not rig.errors
 
 
 def test_gicd_irouter_64bit_and_halves():
-    rig = Rig(1)
+    rig = GicRig(1)
     off = 0x6000 + 8 * 40
     rig.dw(off, 0x0000_00AB_8012_3456, size=8)           # stored as written
     assert rig.dr(off, 8) == 0x0000_00AB_8012_3456
@@ -250,7 +180,7 @@ def test_gicd_irouter_64bit_and_halves():
 # ---- redistributor ------------------------------------------------------------------------------
 
 def test_gicr_reset_values_and_fixed_registers():
-    rig = Rig(3)
+    rig = GicRig(3)
     for f in range(3):
         assert rig.rr(f, 0x0000) == 0x2                   # CES (QEMU with LPIs)
         assert rig.rr(f, 0x0004) == 0x43B
@@ -266,7 +196,7 @@ def test_gicr_reset_values_and_fixed_registers():
 
 
 def test_gicr_typer_per_frame_64bit_and_halves():
-    rig = Rig(20)
+    rig = GicRig(20)
     for f in (0, 5, 17, 19):
         aff = mpidr(f) & 0xFF_FFFF
         expect = aff << 32 | 1 << 24 | f << 8 | 1 | (0x10 if f == 19 else 0)
@@ -280,7 +210,7 @@ def test_gicr_typer_per_frame_64bit_and_halves():
 
 
 def test_gicr_ctlr_enable_lpis_and_waker():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.rw(0, 0x0000, 0xFFFF_FFFF)
     assert rig.rr(0, 0x0000) == 0x3
     rig.rw(0, 0x0000, 0)
@@ -294,7 +224,7 @@ def test_gicr_ctlr_enable_lpis_and_waker():
 
 
 def test_gicr_propbaser_pendbaser_stored_as_written():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.rw(0, 0x0070, 0x0700_0000_4010_078F, size=8)
     assert rig.rr(0, 0x0070, 8) == 0x0700_0000_4010_078F
     rig.rw(0, 0x007C, 0x4000_0000)
@@ -304,7 +234,7 @@ def test_gicr_propbaser_pendbaser_stored_as_written():
 
 
 def test_gicr_sgi_frame_registers():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.rw(1, SGI + 0x0080, 0x1234_5678)
     assert rig.rr(1, SGI + 0x0080) == 0x1234_5678 and rig.rr(0, SGI + 0x0080) == 0
     rig.rw(1, SGI + 0x0100, 0x0001_0003)
@@ -328,12 +258,12 @@ def test_gicr_sgi_frame_registers():
 @pytest.mark.parametrize("reg", [r for r in G.ICC_REGS if r.read and r.reset is not None],
                          ids=lambda r: r.name)
 def test_icc_reset_values_from_the_table(reg):
-    rig = Rig(1)
+    rig = GicRig(1)
     assert rig.sr(0, reg.name) == reg.reset
 
 
 def test_icc_register_directions():
-    rig = Rig(1)
+    rig = GicRig(1)
     regs = rig.sys[0]
     for r in G.ICC_REGS:
         rd, wr = regs[r.key]
@@ -342,7 +272,7 @@ def test_icc_register_directions():
 
 
 def test_icc_widths_and_raz_wi_bits():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.sw(0, "ICC_PMR_EL1", 0xFF)
     assert rig.sr(0, "ICC_PMR_EL1") == 0xF8              # 5 priority bits
     rig.sw(0, "ICC_PMR_EL1", 0x1_0087)
@@ -363,7 +293,7 @@ def test_icc_widths_and_raz_wi_bits():
 
 
 def test_icc_bpr_minimums_and_cbpr():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.sw(0, "ICC_BPR0_EL1", 0)
     rig.sw(0, "ICC_BPR1_EL1", 0)
     assert (rig.sr(0, "ICC_BPR0_EL1"), rig.sr(0, "ICC_BPR1_EL1")) == (2, 3)
@@ -390,7 +320,7 @@ def pending_sgis(rig, frame):
 
 
 def test_sgi_target_list_and_aff1():
-    rig = Rig(40)
+    rig = GicRig(40)
     rig.linux_setup()
     rig.sw(0, "ICC_SGI1R_EL1", sgi1r(5, targets=0b1001, aff1=1))
     hit = [f for f in range(40) if pending_sgis(rig, f)]
@@ -400,7 +330,7 @@ def test_sgi_target_list_and_aff1():
 
 
 def test_sgi_aff2_aff3_and_rs_mismatch_reach_nobody():
-    rig = Rig(4)
+    rig = GicRig(4)
     rig.linux_setup()
     rig.sw(0, "ICC_SGI1R_EL1", sgi1r(1, targets=0xF, aff2=1))
     rig.sw(0, "ICC_SGI1R_EL1", sgi1r(1, targets=0xF, aff3=1))
@@ -410,7 +340,7 @@ def test_sgi_aff2_aff3_and_rs_mismatch_reach_nobody():
 
 
 def test_sgi_irm_broadcast_to_all_but_self():
-    rig = Rig(5)
+    rig = GicRig(5)
     rig.linux_setup()
     for f in range(5):
         rig.rw(f, SGI + 0x0100, 1 << 7)
@@ -420,7 +350,7 @@ def test_sgi_irm_broadcast_to_all_but_self():
 
 
 def test_sgi_group_must_match_at_the_target():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.dw(0, 0x3)
     rig.rw(1, SGI + 0x0080, 1 << 3)                        # SGI 3 Group 1, others Group 0
     rig.sw(0, "ICC_SGI1R_EL1", sgi1r(4, targets=0x2))      # G1 SGI to a G0 SGI: dropped
@@ -436,7 +366,7 @@ def test_sgi_group_must_match_at_the_target():
 
 
 def test_sgi_round_trip_ack_eoi_and_coalescing():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.linux_setup()
     rig.rw(1, SGI + 0x0100, 0xFFFF)                       # enable SGIs on CPU 1
     rig.sw(0, "ICC_SGI1R_EL1", sgi1r(9, targets=0x2))
@@ -452,7 +382,7 @@ def test_sgi_round_trip_ack_eoi_and_coalescing():
 # ---- priorities, PMR, preemption ------------------------------------------------------------------
 
 def test_priority_order_and_lowest_intid_on_ties():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(40, 35, 50), ppis=((0, 27),))
     for irq, p in ((40, 0x40), (35, 0x40), (50, 0x80)):
         rig.dw(0x0400 + irq, p, size=1)
@@ -472,7 +402,7 @@ def test_priority_order_and_lowest_intid_on_ties():
 
 
 def test_pmr_masks_but_hppir_does_not():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(33,), prio=0x80)
     rig.spi_route(33, 0)
     rig.sw(0, "ICC_PMR_EL1", 0x80)
@@ -486,7 +416,7 @@ def test_pmr_masks_but_hppir_does_not():
 
 
 def test_priority_0xff_is_never_signalled():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(33,), prio=0xFF)
     rig.g.irq_line(1, 1)
     assert rig.sr(0, "ICC_HPPIR1_EL1") == 1023 and not rig.irq[0]
@@ -494,7 +424,7 @@ def test_priority_0xff_is_never_signalled():
 
 @pytest.mark.parametrize("bpr1,preempts", [(3, True), (4, False)])
 def test_preemption_follows_the_binary_point(bpr1, preempts):
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(40, 41))
     rig.dw(0x0400 + 40, 0x48, size=1)
     rig.dw(0x0400 + 41, 0x40, size=1)
@@ -514,7 +444,7 @@ def test_preemption_follows_the_binary_point(bpr1, preempts):
 
 
 def test_cbpr_uses_bpr0_for_group1_preemption():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(40, 41))
     rig.dw(0x0400 + 40, 0x48, size=1)
     rig.dw(0x0400 + 41, 0x40, size=1)
@@ -527,7 +457,7 @@ def test_cbpr_uses_bpr0_for_group1_preemption():
 
 
 def test_group_enables_gate_delivery():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(33,))
     rig.g.irq_line(1, 1)
     assert rig.irq[0]
@@ -541,7 +471,7 @@ def test_group_enables_gate_delivery():
 
 
 def test_group0_is_fiq_not_irq():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.dw(0, 0x1)                                        # EnableGrp0 only
     rig.dw(0x0104, 1 << 1)
     rig.sw(0, "ICC_PMR_EL1", 0xFF)
@@ -562,7 +492,7 @@ def test_group0_is_fiq_not_irq():
 # ---- ack / EOI / deactivate -------------------------------------------------------------------
 
 def test_eoimode0_eoi_drops_and_deactivates():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(45,))
     rig.dw(0x0204, 1 << 13)
     assert rig.sr(0, "ICC_IAR1_EL1") == 45
@@ -573,7 +503,7 @@ def test_eoimode0_eoi_drops_and_deactivates():
 
 
 def test_eoimode1_eoi_drops_dir_deactivates():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(45,))
     rig.sw(0, "ICC_CTLR_EL1", 2)
     rig.dw(0x0204, 1 << 13)
@@ -587,7 +517,7 @@ def test_eoimode1_eoi_drops_dir_deactivates():
 
 
 def test_dir_ignored_with_eoimode0_and_eoi_without_active_logged():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(45,))
     rig.dw(0x0304, 1 << 13)
     rig.sw(0, "ICC_DIR_EL1", 45)
@@ -599,7 +529,7 @@ def test_dir_ignored_with_eoimode0_and_eoi_without_active_logged():
 
 
 def test_ppi_via_ppi_line_level_sensitive():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.linux_setup(ppis=((1, 27),))
     line = rig.g.ppi_line(1, 27)
     line(1)
@@ -615,7 +545,7 @@ def test_ppi_via_ppi_line_level_sensitive():
 # ---- SPIs through the host interface ----------------------------------------------------------
 
 def test_level_spi_via_irq_line():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(33,))
     rig.g.irq_line(1, 1)
     assert rig.irq[0] and rig.dr(0x0204) & 2
@@ -631,7 +561,7 @@ def test_level_spi_via_irq_line():
 
 
 def test_edge_spi_via_irq_line():
-    rig = Rig(1)
+    rig = GicRig(1)
     rig.linux_setup(spis=(33,))
     rig.dw(0x0C08, 1 << 3)                                # INTID 33 edge
     rig.g.irq_line(1, 1)
@@ -649,7 +579,7 @@ def test_edge_spi_via_irq_line():
 
 
 def test_irouter_targets_by_affinity():
-    rig = Rig(20)
+    rig = GicRig(20)
     rig.linux_setup(spis=(60,))
     rig.spi_route(60, 17)                                  # Aff1 = 1, Aff0 = 1
     rig.g.irq_line(28, 1)
@@ -666,7 +596,7 @@ def test_irouter_targets_by_affinity():
 
 
 def test_ppi_and_spi_numbers_checked():
-    rig = Rig(2)
+    rig = GicRig(2)
     for bad in (-1, 256, 1000):
         with pytest.raises(DeviceError) as e:
             rig.g.irq_line(bad, 1)
@@ -683,10 +613,6 @@ def test_ppi_and_spi_numbers_checked():
 
 # ---- lifecycle ----------------------------------------------------------------------------------
 
-def cpus(n):
-    return [SimpleNamespace(index=i, mpidr=mpidr(i)) for i in range(n)]
-
-
 def errno_of(fn, *a, **k):
     with pytest.raises(DeviceError) as e:
         fn(*a, **k)
@@ -695,12 +621,12 @@ def errno_of(fn, *a, **k):
 
 def test_lifecycle_errors():
     g = GicV3()
-    assert errno_of(g.init, cpus(2)) == "ENXIO"            # no addresses
+    assert errno_of(g.init, fake_cpus(2)) == "ENXIO"            # no addresses
     g.set_dist_addr(DIST)
     assert errno_of(g.set_dist_addr, DIST + 0x10_0000) == "EEXIST"
-    assert errno_of(g.init, cpus(2)) == "ENXIO"            # no redistributors
+    assert errno_of(g.init, fake_cpus(2)) == "ENXIO"            # no redistributors
     g.add_redist_region(REDIST, 1)
-    assert errno_of(g.init, cpus(2)) == "ENXIO"            # one frame for two vCPUs
+    assert errno_of(g.init, fake_cpus(2)) == "ENXIO"            # one frame for two vCPUs
     assert errno_of(g.add_redist_region, REDIST + 0x8000, 1) == "EINVAL"   # misaligned
     assert errno_of(g.add_redist_region, DIST, 1) == "EINVAL"              # overlaps GICD
     assert errno_of(g.add_redist_region, REDIST + 0x2_0000, 0) == "EINVAL"
@@ -709,8 +635,8 @@ def test_lifecycle_errors():
                      (g.save_state, ())):
         assert errno_of(fn, *args) == "ENXIO"
     g.add_redist_region(REDIST + 0x2_0000, 1)
-    g.init(cpus(2))
-    assert errno_of(g.init, cpus(2)) == "EBUSY"
+    g.init(fake_cpus(2))
+    assert errno_of(g.init, fake_cpus(2)) == "EBUSY"
     assert errno_of(g.add_redist_region, REDIST_HIGH, 1) == "EBUSY"
     assert errno_of(g.sysregs, 2) == "EINVAL"
     assert [(n, b, s) for n, b, s, _ in g.mmio_windows()] == [
@@ -726,11 +652,11 @@ def test_init_checks_vcpus():
     assert errno_of(g.init, [SimpleNamespace(index=1, mpidr=0)]) == "EINVAL"
     assert errno_of(g.init, [SimpleNamespace(index=0, mpidr=0),
                              SimpleNamespace(index=1, mpidr=0)]) == "EINVAL"
-    g.init(cpus(2))                                        # still possible after failures
+    g.init(fake_cpus(2))                                        # still possible after failures
 
 
 def test_redistributor_frames_without_a_vcpu_are_raz_wi():
-    rig = Rig(2, regions=[(REDIST, 4)])
+    rig = GicRig(2, regions=[(REDIST, 4)])
     assert rig.rr(1, 0x0008, 8) & 0x10                     # Last on the last vCPU
     assert rig.rr(3, 0x0008, 8) == 0 and rig.errors
     rig.rw(2, 0x0014, 0)
@@ -740,7 +666,7 @@ def test_redistributor_frames_without_a_vcpu_are_raz_wi():
 # ---- 512 vCPUs, two regions ---------------------------------------------------------------------
 
 def test_512_vcpus_in_two_regions():
-    rig = Rig(512, regions=[(REDIST, 123), (REDIST_HIGH, 389)])
+    rig = GicRig(512, regions=[(REDIST, 123), (REDIST_HIGH, 389)])
     assert [(b, s) for _, b, s, _ in rig.windows[1:]] == [(REDIST, 123 * 0x2_0000),
                                                           (REDIST_HIGH, 389 * 0x2_0000)]
     for cpu in (0, 122, 123, 300, 511):
@@ -766,7 +692,7 @@ def test_512_vcpus_in_two_regions():
 # ---- save / load ----------------------------------------------------------------------------------
 
 def test_save_load_mid_flow_pending_and_active():
-    rig = Rig(3)
+    rig = GicRig(3)
     rig.linux_setup(spis=(40, 41), ppis=((1, 27),))
     rig.spi_route(40, 1)
     rig.spi_route(41, 1)
@@ -781,7 +707,7 @@ def test_save_load_mid_flow_pending_and_active():
     before = json.loads(json.dumps(rig.g.save_state()))
     assert before["name"] == "gicv3" and before["version"] == 1
 
-    other = Rig(3)
+    other = GicRig(3)
     other.irq[1] = "stale"
     other.g.load_state({"gicv3": before})
     assert other.irq == [False, False, False]
@@ -801,28 +727,28 @@ def test_save_load_mid_flow_pending_and_active():
 
 
 def test_load_state_rejects_mismatch_and_garbage():
-    rig = Rig(2)
+    rig = GicRig(2)
     sec = rig.g.save_state()
     with pytest.raises(ConfigError):
-        Rig(3).g.load_state({"gicv3": sec})
+        GicRig(3).g.load_state({"gicv3": sec})
     bad = json.loads(json.dumps(sec))
     bad["fields"]["dist"]["priority"][40] = 300
     with pytest.raises(ConfigError):
-        Rig(2).g.load_state({"gicv3": bad})
+        GicRig(2).g.load_state({"gicv3": bad})
     bad = json.loads(json.dumps(sec))
     del bad["fields"]["cpuif"][1]["pmr"]
     with pytest.raises(ConfigError):
-        Rig(2).g.load_state({"gicv3": bad})
+        GicRig(2).g.load_state({"gicv3": bad})
     with pytest.raises(ConfigError):
-        Rig(2).g.load_state({})
+        GicRig(2).g.load_state({})
 
 
 def test_reset_returns_to_reset_state_and_lowers_lines():
-    rig = Rig(2)
+    rig = GicRig(2)
     rig.linux_setup(spis=(33,))
     rig.g.irq_line(1, 1)
     assert rig.irq[0]
-    fresh = Rig(2).g.save_state()
+    fresh = GicRig(2).g.save_state()
     rig.g.reset()
     assert not rig.irq[0]
     assert rig.g.save_state() == fresh

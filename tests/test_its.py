@@ -7,144 +7,17 @@ ICC_IAR1/EOIR1, EnableLPIs, INV/INVALL, the host MSI interface, save/load."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
+from gicrig import CT, DT, ITS, ITT, LPI, OUTSIDE, PEND, PROP, RAM, RAM_SIZE, ItsRig
 from vmachine.errors import ConfigError, DeviceError
-from vmachine.intc import gicv3 as G
-from vmachine.intc import its as I
-from vmachine.intc.gicv3 import GicV3
-from vmachine.intc.its import GicV3Its
 from vmachine.memory import GuestRAM
-
-RAM = 0x4000_0000
-RAM_SIZE = 16 << 20
-ITS = 0x0808_0000
-REDIST = 0x080A_0000
-PROP = RAM + 0x10_0000
-PEND = RAM + 0x20_0000                 # + cpu * 64 KiB
-DT = RAM + 0x40_0000
-CT = RAM + 0x41_0000
-CQ = RAM + 0x50_0000
-ITT = RAM + 0x60_0000
-OUTSIDE = 0x1_0000_0000                # not RAM
-ICC = {r.name: r.key for r in G.ICC_REGS}
-LPI = 8192
-
-
-def mpidr(i):
-    return 0x8000_0000 | ((i // 16) << 8) | (i % 16)
-
-
-class Rig:
-    def __init__(self, n=2, ram=None):
-        self.errors, self.events = [], []
-        self.ram = ram or GuestRAM(RAM, RAM_SIZE)
-        self.g = GicV3(log_guest_error=lambda what, **k: self.errors.append((what, k)))
-        self.g.set_dist_addr(0x0800_0000)
-        self.g.add_redist_region(REDIST, n)
-        self.g.init([SimpleNamespace(index=i, mpidr=mpidr(i)) for i in range(n)])
-        self.g.attach_memory(self.ram)
-        self.irq = [False] * n
-        for i in range(n):
-            self.g.connect(i, lambda lv, i=i: self.irq.__setitem__(i, lv))
-        self.its = GicV3Its(self.g, self.ram, ITS,
-                            lambda what, **k: self.errors.append((what, k)),
-                            lambda what, **k: self.events.append((what, k)))
-        win = self.g.mmio_windows()
-        self.dist, self.redist = win[0][3], win[1][3]
-        self.sys = [self.g.sysregs(i) for i in range(n)]
-        self.n = n
-        self.wptr = 0
-
-    # MMIO and system registers
-    def r(self, off, size=4):
-        return self.its.mmio_read(0, off, size)
-
-    def w(self, off, v, size=4):
-        self.its.mmio_write(0, off, size, v)
-
-    def gicr_w(self, cpu, off, v, size=4):
-        self.redist.mmio_write(cpu, cpu * 0x2_0000 + off, size, v)
-
-    def gicr_r(self, cpu, off, size=4):
-        return self.redist.mmio_read(cpu, cpu * 0x2_0000 + off, size)
-
-    def sr(self, cpu, name):
-        return self.sys[cpu][ICC[name]][0](None)
-
-    def sw(self, cpu, name, v):
-        self.sys[cpu][ICC[name]][1](None, v)
-
-    # set-up as Linux does it (its_cpu_init_lpis, its_init)
-    def setup_cpus(self, enable_lpis=True):
-        self.dist.mmio_write(0, 0, 4, 0x2)                   # EnableGrp1NS
-        for i in range(self.n):
-            self.gicr_w(i, 0x70, PROP | 15, 8)               # PROPBASER, IDbits 16
-            self.gicr_w(i, 0x78, PEND + i * 0x1_0000, 8)     # PENDBASER
-            if enable_lpis:
-                self.gicr_w(i, 0x0, 1)
-            self.sw(i, "ICC_PMR_EL1", 0xFF)
-            self.sw(i, "ICC_IGRPEN1_EL1", 1)
-
-    def setup_its(self, dt_baser=None, ct_baser=None, cq=CQ):
-        self.w(0x100, dt_baser if dt_baser is not None else (1 << 63) | (DT - 0) | (2 << 8) | 0, 8)
-        self.w(0x108, ct_baser if ct_baser is not None else (1 << 63) | CT | (2 << 8), 8)
-        self.w(0x80, (1 << 63) | cq | 0, 8)                  # one 4 KiB page: 128 commands
-        self.w(0x88, 0, 8)
-        self.w(0x0, 1)
-
-    def prop(self, intid, prio=0xA0, enable=True):
-        self.ram.write(PROP + intid - LPI, bytes([prio | 2 | int(enable)]))
-
-    def pend_bit(self, cpu, intid):
-        return self.ram.read(PEND + cpu * 0x1_0000 + intid // 8, 1)[0] >> (intid % 8) & 1
-
-    def cmd(self, *dws):
-        dws = list(dws) + [0] * (4 - len(dws))
-        self.ram.write(CQ + self.wptr, b"".join(d.to_bytes(8, "little") for d in dws))
-        self.wptr = (self.wptr + 32) % 0x1000
-        self.w(0x88, self.wptr, 8)
-
-    # command encoders (GIC spec ch. 5, Linux its_encode_*)
-    def mapd(self, dev, size, itt, v=1):
-        self.cmd(0x08 | dev << 32, size, itt | v << 63)
-
-    def mapc(self, icid, rd, v=1):
-        self.cmd(0x09, 0, icid | rd << 16 | v << 63)
-
-    def mapti(self, dev, ev, intid, icid):
-        self.cmd(0x0A | dev << 32, ev | intid << 32, icid)
-
-    def mapi(self, dev, ev, icid):
-        self.cmd(0x0B | dev << 32, ev, icid)
-
-    def dev_ev(self, op, dev, ev, dw2=0):
-        self.cmd(op | dev << 32, ev, dw2)
-
-    def full(self, dev=1, ev=0, intid=LPI, cpu=0, prio=0xA0):
-        """Collection cpu, device dev with 2^5 events, event ev -> intid."""
-        self.prop(intid, prio)
-        self.mapc(cpu, cpu)
-        self.mapd(dev, 4, ITT)
-        self.mapti(dev, ev, intid, cpu)
-
-    def creadr(self):
-        return self.r(0x90, 8)
-
-
-@pytest.fixture
-def rig():
-    r = Rig()
-    r.setup_cpus()
-    r.setup_its()
-    return r
 
 
 # ---- registers -------------------------------------------------------------------------------
 def test_reset_registers_as_qemu():
-    r = Rig()
+    r = ItsRig()
     assert r.r(0x0) == 0x8000_0000                           # Quiescent, disabled
     assert r.r(0x4) == 0x43B
     assert r.r(0x8, 8) == 0x1F_0001_EFB1 and r.r(0x8) == 0x0001_EFB1 and r.r(0xC) == 0x1F
@@ -159,7 +32,7 @@ def test_reset_registers_as_qemu():
 
 
 def test_baser_type_and_entry_size_are_read_only_and_registers_lock_when_enabled():
-    r = Rig()
+    r = ItsRig()
     r.w(0x100, 0xFFFF_FFFF_FFFF_FFFF, 8)
     assert r.r(0x100, 8) == 0xF8E0_FFFF_FFFF_FFFF | (1 << 56) | (7 << 48)
     r.w(0x104, 0)                                            # high half only
@@ -178,7 +51,7 @@ def test_baser_type_and_entry_size_are_read_only_and_registers_lock_when_enabled
 
 
 def test_bad_accesses_are_logged_raz_wi():
-    r = Rig()
+    r = ItsRig()
     assert r.r(0x0, 8) == 0 and r.r(0x40) == 0 and r.r(0x1_0040, 8) == 0 and r.r(0x2, 2) == 0
     r.w(0x8, 5)                                              # 4-byte TYPER write: invalid
     r.w(0x1_0040, 1, 1)
@@ -186,21 +59,21 @@ def test_bad_accesses_are_logged_raz_wi():
 
 
 # ---- commands and tables ---------------------------------------------------------------------
-def test_map_commands_write_qemus_table_layout(rig):
-    rig.mapc(3, 1)
-    rig.mapd(7, 4, ITT + 0x100)
-    rig.mapti(7, 5, LPI + 3, 3)
-    rig.mapi(7, 6, 3)                                        # pINTID = EventID: 6 is no LPI
-    assert rig.creadr() == 4 * 32
-    assert rig.ram.read_int(CT + 3 * 8, 8, "little") == 1 | 1 << 1
-    assert rig.ram.read_int(DT + 7 * 8, 8, "little") == 1 | 4 << 1 | ((ITT + 0x100) >> 8) << 6
+def test_map_commands_write_qemus_table_layout(its_rig):
+    its_rig.mapc(3, 1)
+    its_rig.mapd(7, 4, ITT + 0x100)
+    its_rig.mapti(7, 5, LPI + 3, 3)
+    its_rig.mapi(7, 6, 3)                                        # pINTID = EventID: 6 is no LPI
+    assert its_rig.creadr() == 4 * 32
+    assert its_rig.ram.read_int(CT + 3 * 8, 8, "little") == 1 | 1 << 1
+    assert its_rig.ram.read_int(DT + 7 * 8, 8, "little") == 1 | 4 << 1 | ((ITT + 0x100) >> 8) << 6
     ite = ITT + 0x100 + 5 * 12
-    assert rig.ram.read_int(ite, 8, "little") == 1 | 1 << 1 | (LPI + 3) << 2 | 3 << 32
-    assert rig.ram.read_int(ite + 8, 4, "little") == 1023    # doorbell: none
-    assert rig.ram.read_int(ite + 12, 8, "little") == 0      # MAPI with EventID 6 refused
-    assert any("MAPI" in w and "not an LPI" in w for w, _ in rig.errors)
-    rig.mapd(7, 4, 0, v=0)                                   # unmap
-    assert rig.ram.read_int(DT + 7 * 8, 8, "little") == 0
+    assert its_rig.ram.read_int(ite, 8, "little") == 1 | 1 << 1 | (LPI + 3) << 2 | 3 << 32
+    assert its_rig.ram.read_int(ite + 8, 4, "little") == 1023    # doorbell: none
+    assert its_rig.ram.read_int(ite + 12, 8, "little") == 0      # MAPI with EventID 6 refused
+    assert any("MAPI" in w and "not an LPI" in w for w, _ in its_rig.errors)
+    its_rig.mapd(7, 4, 0, v=0)                                   # unmap
+    assert its_rig.ram.read_int(DT + 7 * 8, 8, "little") == 0
 
 
 @pytest.mark.parametrize("issue,needle", [
@@ -222,87 +95,87 @@ def test_map_commands_write_qemus_table_layout(rig):
     (lambda r: r.dev_ev(0x01, 2, 0), "MOVI: no valid DTE"),
     (lambda r: r.cmd(0x0E, 0, 5 << 16, 0), "MOVALL: RDbase"),
 ])
-def test_bad_parameters_skip_the_command(rig, issue, needle):
-    issue(rig)
-    assert rig.creadr() == rig.wptr                           # queue fully consumed, not stalled
-    assert any(needle in w for w, _ in rig.errors), rig.errors
-    assert rig.g.lpi_pending(0) == [] and not rig.irq[0]
+def test_bad_parameters_skip_the_command(its_rig, issue, needle):
+    issue(its_rig)
+    assert its_rig.creadr() == its_rig.wptr                           # queue fully consumed, not stalled
+    assert any(needle in w for w, _ in its_rig.errors), its_rig.errors
+    assert its_rig.g.lpi_pending(0) == [] and not its_rig.irq[0]
 
 
-def test_unknown_and_gicv4_commands_are_skipped_and_sync_is_a_no_op(rig):
+def test_unknown_and_gicv4_commands_are_skipped_and_sync_is_a_no_op(its_rig):
     for op in (0x00, 0x05, 0x21, 0x25, 0x29, 0xFF):
-        rig.cmd(op)
-    assert rig.creadr() == 6 * 32 and not rig.errors
+        its_rig.cmd(op)
+    assert its_rig.creadr() == 6 * 32 and not its_rig.errors
 
 
-def test_int_makes_the_lpi_pending_and_iar_eoi_flow(rig):
-    rig.full(dev=1, ev=3, intid=LPI + 9, prio=0x80)
-    assert not rig.irq[0]
-    rig.dev_ev(0x03, 1, 3)
-    assert rig.irq[0] and rig.pend_bit(0, LPI + 9)
-    assert rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 9
-    assert rig.sr(0, "ICC_IAR1_EL1") == LPI + 9
-    assert not rig.irq[0] and not rig.pend_bit(0, LPI + 9)   # no active state
-    assert rig.sr(0, "ICC_RPR_EL1") == 0x80
-    rig.dev_ev(0x03, 1, 3)                                   # pending again while "handled":
-    assert rig.g.lpi_pending(0) == [LPI + 9] and not rig.irq[0]   # same priority cannot preempt
-    rig.sw(0, "ICC_EOIR1_EL1", LPI + 9)
-    assert rig.sr(0, "ICC_RPR_EL1") == 0xFF and rig.irq[0]
-    assert rig.sr(0, "ICC_IAR1_EL1") == LPI + 9
-    rig.sw(0, "ICC_EOIR1_EL1", LPI + 9)
-    assert rig.sr(0, "ICC_IAR1_EL1") == 1023 and not rig.errors
+def test_int_makes_the_lpi_pending_and_iar_eoi_flow(its_rig):
+    its_rig.full(dev=1, ev=3, intid=LPI + 9, prio=0x80)
+    assert not its_rig.irq[0]
+    its_rig.dev_ev(0x03, 1, 3)
+    assert its_rig.irq[0] and its_rig.pend_bit(0, LPI + 9)
+    assert its_rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 9
+    assert its_rig.sr(0, "ICC_IAR1_EL1") == LPI + 9
+    assert not its_rig.irq[0] and not its_rig.pend_bit(0, LPI + 9)   # no active state
+    assert its_rig.sr(0, "ICC_RPR_EL1") == 0x80
+    its_rig.dev_ev(0x03, 1, 3)                                   # pending again while "handled":
+    assert its_rig.g.lpi_pending(0) == [LPI + 9] and not its_rig.irq[0]   # same priority cannot preempt
+    its_rig.sw(0, "ICC_EOIR1_EL1", LPI + 9)
+    assert its_rig.sr(0, "ICC_RPR_EL1") == 0xFF and its_rig.irq[0]
+    assert its_rig.sr(0, "ICC_IAR1_EL1") == LPI + 9
+    its_rig.sw(0, "ICC_EOIR1_EL1", LPI + 9)
+    assert its_rig.sr(0, "ICC_IAR1_EL1") == 1023 and not its_rig.errors
 
 
-def test_lpi_priority_order_and_ties_with_spis(rig):
-    rig.full(dev=1, ev=0, intid=LPI + 1, prio=0xA0)
-    rig.mapti(1, 1, LPI + 2, 0)
-    rig.prop(LPI + 2, 0x90)
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x03, 1, 1)
-    assert rig.sr(0, "ICC_IAR1_EL1") == LPI + 2              # lower priority value first
+def test_lpi_priority_order_and_ties_with_spis(its_rig):
+    its_rig.full(dev=1, ev=0, intid=LPI + 1, prio=0xA0)
+    its_rig.mapti(1, 1, LPI + 2, 0)
+    its_rig.prop(LPI + 2, 0x90)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x03, 1, 1)
+    assert its_rig.sr(0, "ICC_IAR1_EL1") == LPI + 2              # lower priority value first
     # an SPI of equal priority beats an LPI (lower INTID wins a tie)
-    rig.dist.mmio_write(0, 0x0084, 4, 1)                     # SPI 32 -> Group 1
-    rig.dist.mmio_write(0, 0x0400 + 32, 1, 0xA0)
-    rig.dist.mmio_write(0, 0x0104, 4, 1)
-    rig.dist.mmio_write(0, 0x0204, 4, 1)                     # pending
-    rig.sw(0, "ICC_EOIR1_EL1", LPI + 2)
-    assert rig.sr(0, "ICC_IAR1_EL1") == 32
+    its_rig.dist.mmio_write(0, 0x0084, 4, 1)                     # SPI 32 -> Group 1
+    its_rig.dist.mmio_write(0, 0x0400 + 32, 1, 0xA0)
+    its_rig.dist.mmio_write(0, 0x0104, 4, 1)
+    its_rig.dist.mmio_write(0, 0x0204, 4, 1)                     # pending
+    its_rig.sw(0, "ICC_EOIR1_EL1", LPI + 2)
+    assert its_rig.sr(0, "ICC_IAR1_EL1") == 32
 
 
-def test_disabled_lpi_config_and_global_enables_gate_delivery(rig):
-    rig.full(intid=LPI + 4)
-    rig.prop(LPI + 4, 0xA0, enable=False)
-    rig.dev_ev(0x0C, 1, 0)                                   # INV
-    rig.dev_ev(0x03, 1, 0)
-    assert rig.g.lpi_pending(0) == [LPI + 4] and not rig.irq[0]
-    rig.prop(LPI + 4, 0xA0, enable=True)
-    assert not rig.irq[0]                                    # cached until INV
-    rig.dev_ev(0x0C, 1, 0)
-    assert rig.irq[0]
-    rig.dist.mmio_write(0, 0, 4, 0)                          # GICD_CTLR.EnableGrp1NS = 0
-    assert not rig.irq[0]
-    rig.dist.mmio_write(0, 0, 4, 2)
-    rig.gicr_w(0, 0x0, 0)                                    # EnableLPIs = 0
-    assert not rig.irq[0]
+def test_disabled_lpi_config_and_global_enables_gate_delivery(its_rig):
+    its_rig.full(intid=LPI + 4)
+    its_rig.prop(LPI + 4, 0xA0, enable=False)
+    its_rig.dev_ev(0x0C, 1, 0)                                   # INV
+    its_rig.dev_ev(0x03, 1, 0)
+    assert its_rig.g.lpi_pending(0) == [LPI + 4] and not its_rig.irq[0]
+    its_rig.prop(LPI + 4, 0xA0, enable=True)
+    assert not its_rig.irq[0]                                    # cached until INV
+    its_rig.dev_ev(0x0C, 1, 0)
+    assert its_rig.irq[0]
+    its_rig.dist.mmio_write(0, 0, 4, 0)                          # GICD_CTLR.EnableGrp1NS = 0
+    assert not its_rig.irq[0]
+    its_rig.dist.mmio_write(0, 0, 4, 2)
+    its_rig.gicr_w(0, 0x0, 0)                                    # EnableLPIs = 0
+    assert not its_rig.irq[0]
 
 
-def test_inv_and_invall_reread_priority(rig):
-    rig.full(dev=1, ev=0, intid=LPI + 1, prio=0xA0)
-    rig.mapti(1, 1, LPI + 2, 0)
-    rig.prop(LPI + 2, 0xB0)
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x03, 1, 1)
-    rig.prop(LPI + 2, 0x10)
-    assert rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 1
-    rig.cmd(0x0D, 0, 0)                                      # INVALL (ICID 0)
-    assert rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 2
-    rig.prop(LPI + 2, 0xF0)
-    rig.dev_ev(0x0C, 1, 1)                                   # INV
-    assert rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 1
+def test_inv_and_invall_reread_priority(its_rig):
+    its_rig.full(dev=1, ev=0, intid=LPI + 1, prio=0xA0)
+    its_rig.mapti(1, 1, LPI + 2, 0)
+    its_rig.prop(LPI + 2, 0xB0)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x03, 1, 1)
+    its_rig.prop(LPI + 2, 0x10)
+    assert its_rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 1
+    its_rig.cmd(0x0D, 0, 0)                                      # INVALL (ICID 0)
+    assert its_rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 2
+    its_rig.prop(LPI + 2, 0xF0)
+    its_rig.dev_ev(0x0C, 1, 1)                                   # INV
+    assert its_rig.sr(0, "ICC_HPPIR1_EL1") == LPI + 1
 
 
 def test_enable_lpis_fires_preset_pending_table_bits():
-    r = Rig()
+    r = ItsRig()
     r.setup_cpus(enable_lpis=False)
     r.prop(LPI + 100, 0x60)
     r.prop(LPI + 7, 0x70)
@@ -320,61 +193,61 @@ def test_enable_lpis_fires_preset_pending_table_bits():
     assert r.sr(0, "ICC_IAR1_EL1") == LPI + 7
 
 
-def test_lpis_beyond_propbaser_idbits_are_ignored(rig):
-    rig.gicr_w(0, 0x70, PROP | 13, 8)                         # 14 bits: LPIs up to 16383
-    rig.full(intid=LPI + 8192)
-    rig.dev_ev(0x03, 1, 0)
-    assert rig.g.lpi_pending(0) == []
+def test_lpis_beyond_propbaser_idbits_are_ignored(its_rig):
+    its_rig.gicr_w(0, 0x70, PROP | 13, 8)                         # 14 bits: LPIs up to 16383
+    its_rig.full(intid=LPI + 8192)
+    its_rig.dev_ev(0x03, 1, 0)
+    assert its_rig.g.lpi_pending(0) == []
 
 
-def test_clear_and_discard(rig):
-    rig.full(intid=LPI + 1)
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x04, 1, 0)                                   # CLEAR
-    assert rig.g.lpi_pending(0) == [] and not rig.pend_bit(0, LPI + 1) and not rig.irq[0]
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x0F, 1, 0)                                   # DISCARD: clear + unmap
-    assert rig.g.lpi_pending(0) == []
-    assert rig.ram.read(ITT, 12) == bytes(12)
-    rig.dev_ev(0x03, 1, 0)
-    assert any("INT: no valid ITE" in w for w, _ in rig.errors)
+def test_clear_and_discard(its_rig):
+    its_rig.full(intid=LPI + 1)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x04, 1, 0)                                   # CLEAR
+    assert its_rig.g.lpi_pending(0) == [] and not its_rig.pend_bit(0, LPI + 1) and not its_rig.irq[0]
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x0F, 1, 0)                                   # DISCARD: clear + unmap
+    assert its_rig.g.lpi_pending(0) == []
+    assert its_rig.ram.read(ITT, 12) == bytes(12)
+    its_rig.dev_ev(0x03, 1, 0)
+    assert any("INT: no valid ITE" in w for w, _ in its_rig.errors)
 
 
-def test_movi_moves_pending_state_and_the_ite(rig):
-    rig.full(intid=LPI + 1, cpu=0)
-    rig.mapc(1, 1)
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x01, 1, 0, dw2=1)                            # MOVI to ICID 1
-    assert rig.g.lpi_pending(0) == [] and rig.g.lpi_pending(1) == [LPI + 1]
-    assert rig.irq == [False, True] and rig.pend_bit(1, LPI + 1) and not rig.pend_bit(0, LPI + 1)
-    assert (rig.ram.read_int(ITT, 8, "little") >> 32) & 0xFFFF == 1
-    assert rig.its.translate_msi(rig.its.doorbell, 0, 1) == (LPI + 1, 1)
+def test_movi_moves_pending_state_and_the_ite(its_rig):
+    its_rig.full(intid=LPI + 1, cpu=0)
+    its_rig.mapc(1, 1)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x01, 1, 0, dw2=1)                            # MOVI to ICID 1
+    assert its_rig.g.lpi_pending(0) == [] and its_rig.g.lpi_pending(1) == [LPI + 1]
+    assert its_rig.irq == [False, True] and its_rig.pend_bit(1, LPI + 1) and not its_rig.pend_bit(0, LPI + 1)
+    assert (its_rig.ram.read_int(ITT, 8, "little") >> 32) & 0xFFFF == 1
+    assert its_rig.its.translate_msi(its_rig.its.doorbell, 0, 1) == (LPI + 1, 1)
 
 
-def test_movall_moves_every_pending_lpi(rig):
-    rig.full(intid=LPI + 1)
-    rig.mapti(1, 1, LPI + 2, 0)
-    rig.prop(LPI + 2)
-    rig.dev_ev(0x03, 1, 0)
-    rig.dev_ev(0x03, 1, 1)
-    rig.cmd(0x0E, 0, 0 << 16, 1 << 16)                       # MOVALL rd 0 -> rd 1
-    assert rig.g.lpi_pending(0) == [] and rig.g.lpi_pending(1) == [LPI + 1, LPI + 2]
-    rig.cmd(0x0E, 0, 1 << 16, 1 << 16)                       # same RD: no-op
-    assert rig.g.lpi_pending(1) == [LPI + 1, LPI + 2] and not rig.errors
+def test_movall_moves_every_pending_lpi(its_rig):
+    its_rig.full(intid=LPI + 1)
+    its_rig.mapti(1, 1, LPI + 2, 0)
+    its_rig.prop(LPI + 2)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.dev_ev(0x03, 1, 1)
+    its_rig.cmd(0x0E, 0, 0 << 16, 1 << 16)                       # MOVALL rd 0 -> rd 1
+    assert its_rig.g.lpi_pending(0) == [] and its_rig.g.lpi_pending(1) == [LPI + 1, LPI + 2]
+    its_rig.cmd(0x0E, 0, 1 << 16, 1 << 16)                       # same RD: no-op
+    assert its_rig.g.lpi_pending(1) == [LPI + 1, LPI + 2] and not its_rig.errors
 
 
-def test_translater_store_from_a_cpu_is_device_0(rig):
-    rig.full(dev=0, ev=2, intid=LPI + 5)
-    rig.its.mmio_write(0, 0x1_0040, 4, 2)
-    assert rig.g.lpi_pending(0) == [LPI + 5]
-    rig.its.mmio_write(0, 0x1_0040, 2, 7)                    # unmapped event: logged, dropped
-    assert any("MSI dropped" in w for w, _ in rig.errors)
-    rig.w(0x0, 0)
-    rig.its.mmio_write(0, 0x1_0040, 4, 2)                     # disabled ITS: ignored
+def test_translater_store_from_a_cpu_is_device_0(its_rig):
+    its_rig.full(dev=0, ev=2, intid=LPI + 5)
+    its_rig.its.mmio_write(0, 0x1_0040, 4, 2)
+    assert its_rig.g.lpi_pending(0) == [LPI + 5]
+    its_rig.its.mmio_write(0, 0x1_0040, 2, 7)                    # unmapped event: logged, dropped
+    assert any("MSI dropped" in w for w, _ in its_rig.errors)
+    its_rig.w(0x0, 0)
+    its_rig.its.mmio_write(0, 0x1_0040, 4, 2)                     # disabled ITS: ignored
 
 
 def test_indirect_device_table():
-    r = Rig()
+    r = ItsRig()
     r.setup_cpus()
     l1 = DT
     r.ram.write_int(l1, 8, (1 << 63) | (DT + 0x1_0000), "little")   # L1 entry 0 valid
@@ -393,7 +266,7 @@ def test_indirect_device_table():
 
 # ---- addresses outside RAM: stall, never an access outside RAM --------------------------------
 def test_command_queue_outside_ram_stalls():
-    r = Rig()
+    r = ItsRig()
     r.setup_cpus()
     r.setup_its(cq=OUTSIDE)
     r.w(0x88, 0x20, 8)
@@ -403,7 +276,7 @@ def test_command_queue_outside_ram_stalls():
 
 @pytest.mark.parametrize("table", ["dt", "ct", "itt"])
 def test_tables_outside_ram_stall_and_retry(table):
-    r = Rig()
+    r = ItsRig()
     r.setup_cpus()
     bad = (1 << 63) | OUTSIDE | (2 << 8)
     r.setup_its(dt_baser=bad if table == "dt" else None, ct_baser=bad if table == "ct" else None)
@@ -424,7 +297,7 @@ def test_tables_outside_ram_stall_and_retry(table):
 
 
 def test_lpi_tables_outside_ram_are_guest_errors():
-    r = Rig()
+    r = ItsRig()
     r.setup_cpus()
     r.setup_its()
     r.full(intid=LPI)
@@ -441,16 +314,16 @@ def test_lpi_tables_outside_ram_are_guest_errors():
 
 
 # ---- host interface ----------------------------------------------------------------------------
-def test_translate_msi_has_no_side_effects_and_matches_signal_msi(rig):
-    rig.full(dev=3, ev=1, intid=LPI + 42, cpu=1)
-    before = bytes(rig.ram.buf)
-    n_err, n_ev = len(rig.errors), len(rig.events)
-    assert rig.its.translate_msi(rig.its.doorbell, 1, 3) == (LPI + 42, 1)
-    assert bytes(rig.ram.buf) == before and len(rig.errors) == n_err and len(rig.events) == n_ev
-    assert rig.g.lpi_pending(1) == []
-    rig.its.signal_msi(rig.its.doorbell, 1, 3)
-    assert rig.g.lpi_pending(1) == [LPI + 42] and rig.irq[1]
-    assert rig.sr(1, "ICC_IAR1_EL1") == LPI + 42
+def test_translate_msi_has_no_side_effects_and_matches_signal_msi(its_rig):
+    its_rig.full(dev=3, ev=1, intid=LPI + 42, cpu=1)
+    before = bytes(its_rig.ram.buf)
+    n_err, n_ev = len(its_rig.errors), len(its_rig.events)
+    assert its_rig.its.translate_msi(its_rig.its.doorbell, 1, 3) == (LPI + 42, 1)
+    assert bytes(its_rig.ram.buf) == before and len(its_rig.errors) == n_err and len(its_rig.events) == n_ev
+    assert its_rig.g.lpi_pending(1) == []
+    its_rig.its.signal_msi(its_rig.its.doorbell, 1, 3)
+    assert its_rig.g.lpi_pending(1) == [LPI + 42] and its_rig.irq[1]
+    assert its_rig.sr(1, "ICC_IAR1_EL1") == LPI + 42
 
 
 @pytest.mark.parametrize("args,errno", [
@@ -462,18 +335,18 @@ def test_translate_msi_has_no_side_effects_and_matches_signal_msi(rig):
     ((None, 2, 3), "ENOENT"),                 # unmapped event
     ((None, 1 << 10, 3), "ENOENT"),           # event beyond the device's size
 ])
-def test_msi_errors(rig, args, errno):
-    rig.full(dev=3, ev=1, intid=LPI + 42)
-    a = (rig.its.doorbell if args[0] is None else args[0],) + args[1:]
-    for f in (rig.its.translate_msi, rig.its.signal_msi):
+def test_msi_errors(its_rig, args, errno):
+    its_rig.full(dev=3, ev=1, intid=LPI + 42)
+    a = (its_rig.its.doorbell if args[0] is None else args[0],) + args[1:]
+    for f in (its_rig.its.translate_msi, its_rig.its.signal_msi):
         with pytest.raises(DeviceError) as e:
             f(*a)
         assert e.value.errno_name == errno
-    assert rig.g.lpi_pending(0) == []
+    assert its_rig.g.lpi_pending(0) == []
 
 
 def test_msi_errors_disabled_and_fault():
-    r = Rig()
+    r = ItsRig()
     with pytest.raises(DeviceError, match="Enabled"):
         r.its.translate_msi(r.its.doorbell, 0, 0)
     r.setup_cpus()
@@ -485,34 +358,34 @@ def test_msi_errors_disabled_and_fault():
 
 
 # ---- save / load -------------------------------------------------------------------------------
-def test_save_load_round_trip(rig):
-    rig.full(dev=1, ev=0, intid=LPI + 1, prio=0x90)
-    rig.dev_ev(0x03, 1, 0)
-    rig.prop(LPI + 1, 0x40)                                  # not yet INV'd: cached 0x90 travels
-    secs = {s["name"]: s for s in json.loads(json.dumps([rig.g.save_state(), rig.its.save_state()]))}
+def test_save_load_round_trip(its_rig):
+    its_rig.full(dev=1, ev=0, intid=LPI + 1, prio=0x90)
+    its_rig.dev_ev(0x03, 1, 0)
+    its_rig.prop(LPI + 1, 0x40)                                  # not yet INV'd: cached 0x90 travels
+    secs = {s["name"]: s for s in json.loads(json.dumps([its_rig.g.save_state(), its_rig.its.save_state()]))}
     ram = GuestRAM(RAM, RAM_SIZE)
-    ram.write(RAM, bytes(rig.ram.buf))
-    b = Rig(ram=ram)
+    ram.write(RAM, bytes(its_rig.ram.buf))
+    b = ItsRig(ram=ram)
     b.g.load_state(secs)
     b.its.load_state(secs)
     b.sys = [b.g.sysregs(i) for i in range(2)]
     assert b.g.lpi_pending(0) == [LPI + 1] and b.irq[0]
-    assert b.r(0x90, 8) == rig.creadr()
+    assert b.r(0x90, 8) == its_rig.creadr()
     assert b.its.translate_msi(b.its.doorbell, 0, 1) == (LPI + 1, 0)
     assert b.sr(0, "ICC_IAR1_EL1") == LPI + 1 and b.sr(0, "ICC_RPR_EL1") == 0x90
     # the restored ITS keeps processing commands where it stopped
-    b.wptr = rig.wptr
+    b.wptr = its_rig.wptr
     b.mapti(1, 1, LPI + 2, 0)
     assert b.r(0x90, 8) == b.wptr
 
 
-def test_load_refuses_bad_its_sections(rig):
-    s = rig.its.save_state()
+def test_load_refuses_bad_its_sections(its_rig):
+    s = its_rig.its.save_state()
     for k, v in (("baser", [0] * 8), ("ctlr", -1), ("base", 0)):
         bad = json.loads(json.dumps(s))
         bad["fields"][k] = v
         with pytest.raises(ConfigError):
-            rig.its.load_state({"gicv3-its": bad})
+            its_rig.its.load_state({"gicv3-its": bad})
 
 
 # ---- the virt board ----------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import struct
 import pytest
 from unicorn import arm64_const as A
 
-from conftest import RecordingDevice
 from vmachine.cpu.aarch64 import Aarch64Cpu
 from vmachine.cpu.base import CpuState
 from vmachine.cpu.ppc64 import MSR_ME, MSR_SF, Ppc64Cpu
@@ -23,6 +22,27 @@ from vmachine.memory import AccessAssembler, MmioMap
 
 HI, LO = 0x11223344, 0x55667788
 FULL = (HI << 32) | LO
+
+
+class RecordingDevice:
+    """An MmioDevice that logs every access as (op, offset, size, value).
+    A read of `size` bytes at `offset` returns bytes 0xA0+offset, 0xA1+offset, ...
+    packed big-endian into one number (distinct values for distinct accesses)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, int, int, int]] = []
+
+    @staticmethod
+    def value(offset: int, size: int) -> int:
+        return int.from_bytes(bytes((0xA0 + offset + i) & 0xFF for i in range(size)), "big")
+
+    def mmio_read(self, cpu: int, offset: int, size: int) -> int:
+        v = self.value(offset, size)
+        self.log.append(("r", offset, size, v))
+        return v
+
+    def mmio_write(self, cpu: int, offset: int, size: int, value: int) -> None:
+        self.log.append(("w", offset, size, value))
 
 
 class FixedDevice(RecordingDevice):

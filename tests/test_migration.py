@@ -5,29 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from vmachine import create_machine, toolchain
+from guestrun import boot, final_state
 from vmachine.errors import ConfigError
 from vmachine.state import Snapshot
 
-SPEC = {"ppc64": "pseries", "aarch64": "virt,gic-version=3"}
-
-
-def fresh(arch, name, smp):
-    return create_machine(SPEC[arch], kernel=str(toolchain.build_guest(arch, name)), smp=smp)
-
-
-def final_state(m):
-    return (bytes(m.console_out), m.insns, m.clock.now, [c.registers() for c in m.cpus],
-            [c.state for c in m.cpus])
-
 
 def migrate_and_finish(arch, name, smp, stop_insns, via_bytes=True):
-    a = fresh(arch, name, smp)
+    a = boot(arch, name, smp)
     a.run(max_insns=stop_insns)
     snap = a.save()
     if via_bytes:
         snap = Snapshot.from_bytes(snap.to_bytes())
-    b = fresh(arch, name, smp)
+    b = boot(arch, name, smp)
     b.restore(snap)
     b.console_out[:] = a.console_out              # the console is outside the machine
     b.run(max_insns=10**10)
@@ -82,7 +71,7 @@ def migrate_when(make, predicate, what):
                                            ("ppc64", "timer", 1), ("aarch64", "timer", 1),
                                            ("ppc64", "exceptions", 1)])
 def test_migration_at_many_stop_points(arch, name, smp):
-    ref = fresh(arch, name, smp)
+    ref = boot(arch, name, smp)
     assert ref.run(max_insns=10**10).reason == "poweroff"
     want = final_state(ref)
     q = ref.quantum
@@ -94,19 +83,19 @@ def test_migration_at_many_stop_points(arch, name, smp):
 
 
 def test_restore_of_a_powered_off_machine_stays_off():
-    a = fresh("aarch64", "hello", 1)
+    a = boot("aarch64", "hello", 1)
     a.run()
-    b = fresh("aarch64", "hello", 1)
+    b = boot("aarch64", "hello", 1)
     b.restore(a.save())
     assert b.run().reason == "poweroff"
 
 
 def test_snapshot_file_round_trip(tmp_path):
-    a = fresh("ppc64", "hello", 2)
+    a = boot("ppc64", "hello", 2)
     a.run(max_insns=3 * a.quantum)
     path = tmp_path / "m.snap"
     a.save().save(path)
-    b = fresh("ppc64", "hello", 2)
+    b = boot("ppc64", "hello", 2)
     b.restore(Snapshot.load(path))
     assert [c.registers() for c in b.cpus] == [c.registers() for c in a.cpus]
     assert bytes(b.ram.buf) == bytes(a.ram.buf)
@@ -131,7 +120,7 @@ def _with_header(data: bytes, **changes) -> bytes:
     (lambda d: _with_header(d, ram_size=0x1000), "RAM image is inconsistent"),
 ])
 def test_bad_snapshot_files_are_one_line_errors(tmp_path, damage, needle):
-    a = fresh("aarch64", "hello", 1)
+    a = boot("aarch64", "hello", 1)
     data = damage(a.save().to_bytes())
     with pytest.raises(ConfigError) as e:
         Snapshot.from_bytes(data)
@@ -139,18 +128,18 @@ def test_bad_snapshot_files_are_one_line_errors(tmp_path, damage, needle):
 
 
 def test_restore_into_a_different_machine_is_refused():
-    snap = fresh("aarch64", "hello", 2).save()
+    snap = boot("aarch64", "hello", 2).save()
     with pytest.raises(ConfigError, match="vCPUs"):
-        fresh("aarch64", "hello", 1).restore(snap)
+        boot("aarch64", "hello", 1).restore(snap)
     with pytest.raises(ConfigError, match="not pseries"):
-        fresh("ppc64", "hello", 2).restore(snap)
+        boot("ppc64", "hello", 2).restore(snap)
 
 
 def test_bad_field_type_is_refused():
-    snap = fresh("ppc64", "hello", 1).save()
+    snap = boot("ppc64", "hello", 1).save()
     snap.sections["xics"]["fields"]["icps"] = "nope"
     with pytest.raises(ConfigError, match="xics.icps"):
-        fresh("ppc64", "hello", 1).restore(snap)
+        boot("ppc64", "hello", 1).restore(snap)
 
 
 def _xics_flow_state(m):
@@ -163,10 +152,9 @@ def _xics_flow_state(m):
 @pytest.mark.parametrize("name,smp", [("xics_smp", 4), ("xics_ipi", 1)])
 def test_xics_migration_mid_flow(name, smp):
     """XICS state + CPUs + RAM saved with IPIs pending and being handled."""
-    elf = str(toolchain.build_guest("ppc64", name))
 
     def make():
-        return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
+        return boot("ppc64", name, smp, quantum=2000, ram_size=256 << 20)
     seen = [False, False]
 
     def observe(a):
@@ -191,10 +179,9 @@ def _xive_flow_state(m):
 def test_xive_migration_mid_flow_and_around_cas(name, smp):
     """XIVE state (sources, EAS, ENDs, thread contexts) + CPUs + RAM (event
     queues) saved at many points, before and after CAS switched to XIVE."""
-    elf = str(toolchain.build_guest("ppc64", name))
 
     def make():
-        return create_machine("pseries", kernel=elf, smp=smp, quantum=2000, ram_size=256 << 20)
+        return boot("ppc64", name, smp, quantum=2000, ram_size=256 << 20)
     seen = [False] * 4
 
     def observe(a):
@@ -208,10 +195,9 @@ def test_xive_migration_mid_flow_and_around_cas(name, smp):
 def test_xive_migration_with_q_set():
     """Stop exactly where a source has Q set (a trigger remembered while
     pending), save, restore, continue."""
-    elf = str(toolchain.build_guest("ppc64", "xive_ipi"))
 
     def make():
-        return create_machine("pseries", kernel=elf, quantum=500, ram_size=256 << 20)
+        return boot("ppc64", "xive_ipi", quantum=500, ram_size=256 << 20)
     migrate_when(make, lambda m: _xive_flow_state(m)[2], "the guest never had a source with Q set")
 
 
@@ -220,10 +206,9 @@ def test_xive_migration_with_q_set():
 def test_gicv3_migration_mid_flow(name, smp):
     """Distributor, redistributors and CPU interfaces saved with the rest of
     the machine at many points of SGI/PPI flows (pending, active, preempted)."""
-    elf = str(toolchain.build_guest("aarch64", name))
 
     def make():
-        return create_machine("virt,gic-version=3", kernel=elf, smp=smp, quantum=2000)
+        return boot("aarch64", name, smp, quantum=2000)
     migrate_at_rounds(make, smp, 20, extra=(1, 2))
 
 
@@ -235,10 +220,9 @@ def _in_handler(m) -> bool:
 @pytest.mark.parametrize("name", ["gic_sgi", "gic_priority"])
 def test_gicv3_migration_inside_a_handler(name):
     """Stop exactly while an interrupt is active (between IAR and EOIR)."""
-    elf = str(toolchain.build_guest("aarch64", name))
 
     def make():
-        return create_machine("virt,gic-version=3", kernel=elf, quantum=100)
+        return boot("aarch64", name, quantum=100)
     migrate_when(make, _in_handler, "never stopped inside a handler")
 
 
@@ -255,10 +239,9 @@ def test_its_migration_mid_flow(name, smp):
     tables in guest RAM saved at many points of the ITS guests (commands
     queued, LPIs pending, MOVI/MOVALL between vCPUs): the same final state
     as an uninterrupted run."""
-    elf = str(toolchain.build_guest("aarch64", name))
 
     def make():
-        return create_machine("virt,gic-version=3", kernel=elf, smp=smp, quantum=2000)
+        return boot("aarch64", name, smp, quantum=2000)
     seen = {"enabled": False, "pending": False}
 
     def observe(a):
@@ -273,130 +256,3 @@ def test_its_migration_mid_flow(name, smp):
     assert seen_enabled, "no stop point with the ITS enabled"
     if name == "its_basic":
         assert seen_pending, "no stop point with an LPI pending"
-
-
-def _its_host_command(its, ram, dw):
-    """Run one ITS command from the host: write it in the guest's queue at
-    CREADR, advance CWRITER past it, then put CREADR/CWRITER back so the
-    guest's own queue bookkeeping (its_cwriter) stays valid."""
-    from vmachine.intc.its import CMD_SIZE, GITS_CREADR, GITS_CWRITER, QUEUE_OFFSET_MASK
-    old = its.creadr & QUEUE_OFFSET_MASK
-    assert its.cwriter == old, "guest queue not idle"
-    slot = its.cq_base + old
-    for i, v in enumerate(dw):
-        ram.write_int(slot + 8 * i, 8, v, "little")
-    nxt = (old + CMD_SIZE) % (its.cq_entries * CMD_SIZE)
-    its.mmio_write(0, GITS_CWRITER, 8, nxt)
-    assert its.creadr == nxt, "host command not processed (queue stalled?)"
-    its.mmio_write(0, GITS_CREADR, 8, old)
-    its.mmio_write(0, GITS_CWRITER, 8, old)
-    assert (its.creadr, its.cwriter) == (old, old)
-
-
-def _mapc(icid, rd, valid):
-    return [0x09, 0, icid | rd << 16 | int(valid) << 63, 0]
-
-
-def _int(dev, ev):
-    return [0x03 | dev << 32, ev, 0, 0]
-
-
-def _cte_valid(m, icid):
-    its = m.board.its
-    return bool(m.ram.read_int(its.ct.base + 8 * icid, 8, "little") & 1)
-
-
-@pytest.mark.parametrize("smp", [1, 2])
-@pytest.mark.parametrize("stop", [None, 0, 1, 2, 3, 5, 8])
-def test_its_migration_with_lpi_pending_on_unmapped_collection(smp, stop):
-    """its_host under the harness of tests/test_its_host.py, with MSIs from
-    `its.signal_msi`. At step 2 (guest IRQs masked) the host makes LPI 8194
-    pending through collection 0, then unmaps collection 0 (MAPC V=0) and
-    tries an INT and an MSI through it: QEMU 7.2 drops both (no valid CTE),
-    while the already pending LPI stays pending on its redistributor. The
-    machine is saved there (stop = rounds after the host's step-2 actions;
-    the guest unmasks and takes the LPI with the collection still unmapped),
-    restored into a fresh machine, and the host finishes the flow on the
-    restored one (MAPC V=1 at step 3): transcript and final state equal an
-    uninterrupted run's (stop None), which prints test_its_host's transcript."""
-    from vmachine.errors import DeviceError
-    from guestrun import MB_ASK, MB_DONE, MB_HOST, symbol_address
-    from test_its_host import EXPECTED, MAILBOX, MB_N0
-
-    elf = str(toolchain.build_guest("aarch64", "its_host"))
-    mb = symbol_address(elf, MAILBOX)
-
-    def make():
-        return create_machine("virt,gic-version=3", kernel=elf, smp=smp)
-
-    def word(m, i):
-        return m.ram.read_int(mb + 4 * i, 4, "little")
-
-    def wait_ask(m, k):
-        if word(m, MB_ASK) == k:        # a stop-point run already ended there (run() checks
-            return                      # `until` only after a round)
-        r = m.run(until=lambda _m: word(m, MB_ASK) == k, max_insns=m.insns + 500_000_000)
-        assert r.reason == "event", (k, r.describe(), m.console_text)
-
-    m = make()
-    m.ram.write_int(mb, 4, MB_HOST, "little")
-    seen = {}
-    for k in range(1, 8):
-        wait_ask(m, k)
-        its, db = m.board.its, m.board.its.doorbell
-        if k == 1:
-            its.signal_msi(db, 0, device_id=5)
-        elif k == 2:
-            its.signal_msi(db, 2, device_id=5)
-            its.signal_msi(db, 2, device_id=5)
-            assert m.board.gic.lpi_pending(0) == [8194]
-            _its_host_command(its, m.ram, _mapc(0, 0, False))
-            assert not _cte_valid(m, 0)
-            _its_host_command(its, m.ram, _int(5, 0))          # through the unmapped collection
-            with pytest.raises(DeviceError) as e:
-                its.signal_msi(db, 0, device_id=5)
-            assert e.value.errno_name == "ENOENT" and "CTE" in str(e.value)
-            assert m.board.gic.lpi_pending(0) == [8194]         # dropped; 8194 still pending
-        elif k == 3:
-            assert not _cte_valid(m, 0)
-            seen["counts_at_3"] = tuple(word(m, MB_N0 + i) for i in range(4))
-            _its_host_command(its, m.ram, _mapc(0, 0, True))
-            its.signal_msi(db, 3, device_id=5)
-        elif k == 4:
-            its.signal_msi(db, 1, device_id=5)
-        elif k == 5:
-            with pytest.raises(DeviceError):
-                its.signal_msi(db, 1, device_id=5)
-        else:
-            its.signal_msi(db, 1, device_id=5)
-        m.ram.write_int(mb + 4 * MB_DONE, 4, k, "little")
-        if k == 2 and stop is not None:
-            if stop:                                            # never past the step-3 ask
-                m.run(until=lambda _m: word(m, MB_ASK) == 3, max_insns=m.insns + stop * m.quantum * smp)
-            assert not _cte_valid(m, 0)
-            before = m.board.its.save_state()
-            pend = [m.board.gic.lpi_pending(c.index) for c in m.cpus]
-            snap = Snapshot.from_bytes(m.save().to_bytes())
-            b = make()
-            b.restore(snap)
-            b.console_out[:] = m.console_out
-            assert b.board.its.save_state() == before
-            assert [b.board.gic.lpi_pending(c.index) for c in b.cpus] == pend
-            assert not _cte_valid(b, 0)
-            with pytest.raises(DeviceError):
-                b.board.its.signal_msi(b.board.its.doorbell, 0, device_id=5)
-            m = b
-    assert seen["counts_at_3"] == (1, 0, 1, 0)                  # 8194 taken with collection 0 unmapped
-    r = m.run(max_insns=m.insns + 2_000_000_000)
-    assert r.reason == "poweroff", (r.describe(), m.console_text)
-    assert m.console_text == EXPECTED, m.console_text
-    key = ("its_host_unmapped", smp)
-    if stop is None:
-        _ITS_HOST_REF[key] = final_state(m)
-    else:
-        if key not in _ITS_HOST_REF:                          # run alone / out of order
-            test_its_migration_with_lpi_pending_on_unmapped_collection(smp, None)
-        assert final_state(m) == _ITS_HOST_REF[key]
-
-
-_ITS_HOST_REF: dict = {}

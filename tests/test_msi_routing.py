@@ -1,14 +1,13 @@
 """Host-side GSI routing and irqfds (vmachine/intc/msi_routing.py) on virt
-(GICv3 + ITS, guest tables set up by driving the ITS as tests/test_its.py
-does) and pseries (XICS)."""
+(GICv3 + ITS, guest tables set up by driving the ITS through tests/gicrig.py's
+ItsRig, as tests/test_its.py does) and pseries (XICS)."""
 from __future__ import annotations
 
 import threading
 
 import pytest
 
-from test_its import ITT, LPI, Rig
-
+from gicrig import ITT, LPI, virt_with_its
 from vmachine import create_machine
 from vmachine.cpu.base import CpuState
 from vmachine.errors import DeviceError
@@ -19,36 +18,13 @@ GICD_ISPENDR = 0x200
 B_SELF = 0x1400_0000                        # aarch64 "b ."
 
 
-def virt_rig(smp=2):
-    """A real virt machine, with test_its.Rig's helpers bound to its GIC and ITS."""
-    m = create_machine("virt,gic-version=3", smp=smp)
-    r = Rig.__new__(Rig)
-    r.errors, r.events = [], []
-    r.ram, r.g, r.its, r.n, r.wptr = m.ram, m.board.gic, m.board.its, smp, 0
-    win = r.g.mmio_windows()
-    r.dist, r.redist = win[0][3], win[1][3]
-    r.sys = [r.g.sysregs(i) for i in range(smp)]
-    r.setup_cpus()
-    r.setup_its()
-    return m, r
-
-
 def spi_pending(r, intid):
     return r.dist.mmio_read(0, GICD_ISPENDR + 4 * (intid // 32), 4) >> (intid % 32) & 1
 
 
-@pytest.fixture
-def virt():
-    m, r = virt_rig()
-    r.full(dev=1, ev=0, intid=LPI + 5, cpu=1)         # (dev 1, ev 0) -> LPI 8197 on vCPU 1
-    rt = GsiRouting(m)
-    yield m, r, rt
-    rt.close()
-
-
 # ---- the table ---------------------------------------------------------------------------------
-def test_irqchip_and_msi_routes_on_virt(virt):
-    m, r, rt = virt
+def test_irqchip_and_msi_routes_on_virt(virt_its):
+    m, r, rt = virt_its
     rt.set_routing([IrqchipRoute(5, 10), MsiRoute(6, r.its.doorbell, 0, 1)])
     rt.irq_line(5, 1)                                  # SPI 10 = INTID 42 (level at reset)
     assert spi_pending(r, 42)
@@ -81,8 +57,8 @@ def test_irqchip_and_msi_routes_on_virt(virt):
     [MsiRoute(1, 0, 1 << 32)],
     ["not a route"],
 ])
-def test_set_routing_validates_everything_and_is_atomic(virt, bad):
-    m, r, rt = virt
+def test_set_routing_validates_everything_and_is_atomic(virt_its, bad):
+    m, r, rt = virt_its
     good = [IrqchipRoute(5, 10)]
     rt.set_routing(good)
     with pytest.raises(DeviceError) as e:
@@ -95,7 +71,7 @@ def test_set_routing_validates_everything_and_is_atomic(virt, bad):
 def test_translate_once_and_route_every_time_are_equivalent():
     states = []
     for once in (False, True):
-        m, r = virt_rig()
+        m, r = virt_with_its()
         r.full(dev=1, ev=0, intid=LPI + 5, cpu=1)
         r.full(dev=2, ev=3, intid=LPI + 9, cpu=0, prio=0x80)
         rt = GsiRouting(m)
@@ -116,8 +92,8 @@ def test_translate_once_and_route_every_time_are_equivalent():
 
 
 # ---- remap after translate -----------------------------------------------------------------------
-def test_pre_translated_trigger_detects_discard_movi_and_mapd_unmap(virt):
-    m, r, rt = virt
+def test_pre_translated_trigger_detects_discard_movi_and_mapd_unmap(virt_its):
+    m, r, rt = virt_its
     r.mapc(0, 0)
     rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
     fd = rt.irqfd(6, translate_once=True)
@@ -150,8 +126,8 @@ def test_pre_translated_trigger_detects_discard_movi_and_mapd_unmap(virt):
     assert r.g.lpi_pending(0) == [] and r.g.lpi_pending(1) == []
 
 
-def test_new_routing_table_rebinds_a_translate_once_irqfd(virt):
-    m, r, rt = virt
+def test_new_routing_table_rebinds_a_translate_once_irqfd(virt_its):
+    m, r, rt = virt_its
     r.full(dev=2, ev=1, intid=LPI + 7, cpu=0)
     rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
     fd = rt.irqfd(6, translate_once=True)
@@ -165,7 +141,7 @@ def test_new_routing_table_rebinds_a_translate_once_irqfd(virt):
 
 # ---- threads and the round boundary --------------------------------------------------------------
 def looping_virt():
-    m, r = virt_rig(smp=1)
+    m, r = virt_with_its(smp=1)
     r.full(dev=1, ev=0, intid=LPI + 5, cpu=0)
     cpu = m.cpus[0]
     m.ram.write(cpu.pc, B_SELF.to_bytes(4, "little"))
@@ -218,8 +194,8 @@ def test_asynchronous_trigger_lands_on_a_round_boundary():
 
 
 # ---- resample -----------------------------------------------------------------------------------
-def test_resample_asserts_until_ack_then_calls_back(virt):
-    m, r, rt = virt
+def test_resample_asserts_until_ack_then_calls_back(virt_its):
+    m, r, rt = virt_its
     r.dist.mmio_write(0, 0x84, 4, 1 << (43 - 32))      # IGROUPR1: INTID 43 in Group 1
     r.dist.mmio_write(0, 0x104, 4, 1 << (43 - 32))     # ISENABLER1
     calls = []

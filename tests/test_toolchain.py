@@ -2,45 +2,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from guestrun import machine_args, need_qemu, run_qemu
 from vmachine import toolchain
 from vmachine.toolchain import BuildError
-
-QEMU = {"ppc64": "qemu-system-ppc64", "aarch64": "qemu-system-aarch64"}
-
-# Reference command lines (also in guests/NOTES.md).
-PSERIES_MACHINE = ("pseries,cap-cfpc=broken,cap-sbbc=broken,"
-                   "cap-ibs=broken,cap-ccf-assist=off")
-
-
-def qemu_command(arch: str, elf: Path | None, smp: int = 1,
-                 bios: Path | None = None) -> list[str]:
-    if arch == "ppc64":
-        cmd = ["qemu-system-ppc64", "-M", PSERIES_MACHINE, "-m", "512M",
-               "-smp", str(smp), "-nographic",
-               "-bios", str(bios or toolchain.build_firmware())]
-    else:
-        cmd = ["qemu-system-aarch64", "-M", "virt,gic-version=3",
-               "-cpu", "cortex-a57", "-m", "128M", "-smp", str(smp),
-               "-nographic"]
-    if elf is not None:
-        cmd += ["-kernel", str(elf)]
-    return cmd
-
-
-def run_qemu(cmd: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=timeout)
-
-
-def need_qemu(arch: str) -> None:
-    if shutil.which(QEMU[arch]) is None:
-        pytest.skip(f"{QEMU[arch]} not installed")
-
 
 GUESTS = [(a, n) for a in toolchain.ARCHES for n in toolchain.guest_names(a)]
 
@@ -132,7 +99,7 @@ def test_firmware_raw_binary():
 
 def test_firmware_without_kernel():
     need_qemu("ppc64")
-    p = run_qemu(qemu_command("ppc64", None), timeout=60)
+    p = run_qemu("ppc64", machine_args("ppc64", None), timeout=60)
     assert p.returncode == 0
     assert p.stdout == b"bootrom: no kernel\n"
 
@@ -142,7 +109,7 @@ def test_firmware_without_kernel():
 def test_guest_on_qemu(arch, name, smp):
     need_qemu(arch)
     elf = toolchain.build_guest(arch, name)
-    p = run_qemu(qemu_command(arch, elf, smp))
+    p = run_qemu(arch, machine_args(arch, elf, smp))
     out = p.stdout.decode()
     assert p.returncode == 0, out + p.stderr.decode()
     assert "\r" not in out
@@ -160,8 +127,7 @@ def test_guest_on_qemu(arch, name, smp):
 @pytest.mark.parametrize("arch", toolchain.ARCHES)
 def test_smp64_on_qemu(arch):
     need_qemu(arch)
-    p = run_qemu(qemu_command(arch, toolchain.build_guest(arch, "smp"), 64),
-                 timeout=600)
+    p = run_qemu(arch, machine_args(arch, toolchain.build_guest(arch, "smp"), 64), timeout=600)
     out = p.stdout.decode()
     assert "ok smp all 64 cpus" in out.splitlines(), out
     assert "not ok" not in out

@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import pytest
 
-from vmachine import create_machine, toolchain
+from vmachine import toolchain
 
-from guestrun import assert_transcript_passes, symbol_address, QEMU, machine_args, need_qemu, run_in_process, run_process, run_vmachine_cli
+from guestrun import (MailboxHarness, assert_transcript_passes, machine_args, need_qemu, run_guest,
+                      run_qemu, run_vmachine_cli)
 
+# (test_guests.py runs these, as every guest, at -smp 1, 2, 4 and 64)
 XICS_GUESTS = ["xics_ipi", "xics_smp", "xics_rtas"]
 
 LSI = 0x1200
-MB_HOST = 0x484F5354            # "HOST": xics_lsi.c MB_HOST
+MB_GUEST = 0x4C534930           # "LSI0": xics_lsi.c's initial value
 MAILBOX = "xics_lsi_mailbox"
 
 
-@pytest.mark.parametrize("smp", [1, 4])
-@pytest.mark.parametrize("name", XICS_GUESTS)
-def test_xics_guest_on_vmachine(name, smp):
-    m, r = run_in_process("ppc64", name, smp)
-    assert r.reason == "poweroff", r.describe()
-    assert_transcript_passes(m.console_text)
-
-
 def test_xics_smp_every_cpu_reports():
-    m, r = run_in_process("ppc64", "xics_smp", 4)
+    m, r = run_guest("ppc64", "xics_smp", 4)
     assert r.reason == "poweroff", r.describe()
     for i in range(4):
         assert f"ok cpu {i} got ring IPI\n" in m.console_text
@@ -35,7 +29,7 @@ def test_xics_smp_every_cpu_reports():
 
 def test_xics_ipi_records_qemu_values():
     """Values observed on QEMU 7.2 (guests/ppc64/xics_ipi.c)."""
-    m, r = run_in_process("ppc64", "xics_ipi", 1)
+    m, r = run_guest("ppc64", "xics_ipi", 1)
     assert r.reason == "poweroff", r.describe()
     t = m.console_text
     for line in ("ok idle H_XIRR xirr (reset cppr) = 0x0",
@@ -58,7 +52,7 @@ def test_xics_differential_against_qemu(name, smp):
     (xics_lsi without the harness only reports that it was skipped.)"""
     need_qemu("ppc64")
     args = machine_args("ppc64", toolchain.build_guest("ppc64", name), smp)
-    q = run_process([QEMU["ppc64"], *args])
+    q = run_qemu("ppc64", args)
     v = run_vmachine_cli(args)
     assert q.returncode == 0, q.stderr.decode()
     assert_transcript_passes(q.stdout.decode())
@@ -67,37 +61,23 @@ def test_xics_differential_against_qemu(name, smp):
     assert v.returncode == q.returncode == 0
 
 
-# ---- host-driven LSI ----------------------------------------------------------------------
-def test_xics_lsi_without_host_is_skipped():
-    m, r = run_in_process("ppc64", "xics_lsi", 1)
-    assert r.reason == "poweroff", r.describe()
-    assert m.console_text == "ok lsi skipped (no host harness)\n"
-
-
+# ---- host-driven LSI (without the harness: test_guests.py) -----------------------------------
 def test_xics_lsi_level_flow():
-    elf = str(toolchain.build_guest("ppc64", "xics_lsi"))
-    mb = symbol_address(elf, MAILBOX)
-    m = create_machine("pseries", kernel=elf, smp=1)
+    h = MailboxHarness("ppc64", "xics_lsi", MAILBOX, MB_GUEST, 1)
+    m = h.m
     xics = m.board.intc.xics
+    word = h.word
 
-    def word(i: int) -> int:
-        return m.ram.read_int(mb + 4 * i, 4, "big")
-
-    assert word(0) == 0x4C534930, "mailbox not where the symbol says (or not loaded)"
-    m.ram.write_int(mb, 4, MB_HOST, "big")
-
-    r = m.run(until=lambda m: b"ok lsi ready" in m.console_out, max_insns=500_000_000)
-    assert r.reason == "event", (r.describe(), m.console_text)
+    h.run_until(lambda: b"ok lsi ready" in m.console_out, "ok lsi ready")
     assert word(3) == 0                         # nothing delivered yet
 
     xics.set_irq(LSI, 1)                        # assert the line
-    r = m.run(until=lambda m: word(1) == 1, max_insns=500_000_000)
-    assert r.reason == "event", (r.describe(), m.console_text)
+    h.run_until(lambda: word(1) == 1, "first delivery handled")
     assert word(3) == 2                         # first EOI with the line high re-delivered
 
     xics.set_irq(LSI, 0)                        # lower it, then tell the guest
-    m.ram.write_int(mb + 8, 4, 1, "big")
-    r = m.run(max_insns=2_000_000_000)
+    h.set_word(2, 1)
+    r = h.finish()
     assert r.reason == "poweroff", (r.describe(), m.console_text)
     assert word(3) == 2
 

@@ -577,7 +577,7 @@ def test_guest_mmio_accesses_through_the_cpu():
     for i, w in enumerate(code):
         m.ram.write_int(base + 4 * i, 4, w, "big")
     c = m.cpus[0]
-    c.watch_instructions(m.ram.read(base, 4 * len(code)), base)
+    c.trap_timebase_accesses(m.ram.read(base, 4 * len(code)), base)
     c.start(base, 0, msr=MSR_SF | MSR_ME)
     c.set_gpr(4, SPAPR_XIVE_VC_BASE + mgmt(1, 0xC00))
     c.set_gpr(3, SPAPR_XIVE_TM_BASE + 0x20000)

@@ -54,8 +54,9 @@ class Machine:
         self.clock = VirtualClock(quantum)
         self.trace = Trace(self.clock.peek, trace_echo)
         self.quantum = quantum
-        # Count instructions with vmachine/cpu/slot.c (False: Unicorn's count=
-        # and Python hooks; same results, slower; for tests and benchmarks).
+        # vCPUs run on the C slot engine (vmachine/cpu/slot.c) when it builds
+        # here; False: the Python engine (cpu/pyhooks.py; same results, slower;
+        # for tests and benchmarks).
         self.c_slot_counter = True
         self.cpus: list[VCpu] = []
         self.board: "Board | None" = None
@@ -90,9 +91,6 @@ class Machine:
         assert self.board is not None
         self.board.firmware_call(cpu)
 
-    def unassigned_access(self, cpu: VCpu, addr: int, size: int, is_write: bool) -> None:
-        self.trace.guest_error(cpu.index, "unassigned access", addr=addr, size=size, write=is_write)
-
     def console_write(self, data: bytes) -> None:
         """Guest console output: streamed to the sink as it comes; the last
         `console_limit` bytes are kept in `console_out` (a chatty guest must
@@ -108,6 +106,14 @@ class Machine:
     @property
     def console_text(self) -> str:
         return self.console_out.decode("utf-8", "replace")
+
+    def reset(self) -> None:
+        """System reset: the board reloads its images into RAM behind
+        Unicorn's back, so the vCPUs first forget what they translated."""
+        assert self.board is not None
+        for cpu in self.cpus:
+            cpu.reset_translation_state()
+        self.board.reset()
 
     def shutdown(self, reason: str, status: int = 0) -> None:
         """Power-off / reset requested by the guest: the run loop ends."""
@@ -235,8 +241,8 @@ class Machine:
         self._exit = (str(f["exit"][0]), int(f["exit"][1])) if len(f["exit"]) == 2 else None
         for cpu in self.cpus:
             cpu.set_irq_line(False)
-            cpu.flush_translations()
+            cpu.reset_translation_state()
             cpu.load_state(snap.sections)
         self.board.load_state(snap.sections)
         for cpu in self.cpus:
-            cpu._update_delivery_watch()
+            cpu.update_delivery_watch()

@@ -94,6 +94,21 @@ class Register:
         return self.offset <= offset < self.end
 
 
+def stored(name: str, offset: int, field: str, mask: int, reset: int = 0,
+           widths: frozenset[int] = WIDTHS_32, writable: bool = True) -> Register:
+    """A register that is plain storage: reads return the owner's attribute
+    `field`, writes store `value & mask` (read-only when not `writable`). The
+    commonest register there is, declared in one line instead of a pair of
+    handlers."""
+    def read(owner: Any, ctx: Any, rel: int, size: int) -> int:
+        return extract(getattr(owner, field), rel, size)
+
+    def write(owner: Any, ctx: Any, rel: int, size: int, value: int) -> None:
+        setattr(owner, field, deposit(getattr(owner, field), rel, size, value) & mask)
+    return Register(name, offset, read, write if writable else None, widths, reset=reset,
+                    field=field)
+
+
 class RegisterBank:
     """Offset -> register lookup for one frame, and the one place where bad
     accesses are logged as guest errors and answered RAZ/WI.

@@ -69,6 +69,8 @@ class Board:
         raise NotImplementedError
 
     def reset(self) -> None:
+        """Reload the images and reset the devices; run it as Machine.reset(),
+        which first makes the vCPUs forget code translated from the old RAM."""
         raise NotImplementedError
 
     def dtb(self) -> bytes:
@@ -87,6 +89,6 @@ class Board:
             self.machine.shutdown("reset", 0)
             return
         self.machine.trace.log(-1, "machine", "reset")
-        self.reset()
+        self.machine.reset()
         if self.machine._running_cpu is not None:
             self.machine._running_cpu.request_stop()

@@ -98,7 +98,7 @@ class PseriesBoard(Board):
         self._create_interrupt_controllers()
         self._bios_image = self._read_bios()
         self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
-        self.reset()
+        m.reset()
         if "dumpdtb" in self.config.props:
             self.dump_dtb(self.config.props["dumpdtb"])
 
@@ -254,8 +254,6 @@ class PseriesBoard(Board):
     def reset(self) -> None:
         m = self.machine
         # RAM keeps its contents across a reset, as on QEMU (images are reloaded).
-        for cpu in m.cpus:
-            cpu.flush_translations()
         # Interrupt controllers: back to the boot mode (CAS is negotiated again).
         self.ov5_cas = cas.OptionVector(b"")
         self.compat_pvr = 0
@@ -287,7 +285,7 @@ class PseriesBoard(Board):
             assert isinstance(cpu, Ppc64Cpu)
             for img in images:
                 for addr, data in img.segments:
-                    cpu.watch_instructions(data, addr)
+                    cpu.trap_timebase_accesses(data, addr)
             cpu.state = CpuState.STOPPED
             cpu.set_irq_line(False)
             cpu.write_dec(0xFFFF_FFFF)

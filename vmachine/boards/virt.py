@@ -92,7 +92,7 @@ class VirtBoard(Board):
             m.cpus.append(cpu)
         self._create_gic()
         self._kernel_data = read_file(self.config.kernel, "kernel") if self.config.kernel else None
-        self.reset()
+        m.reset()
         if "dumpdtb" in self.config.props:
             self.dump_dtb(self.config.props["dumpdtb"])
 
@@ -163,8 +163,6 @@ class VirtBoard(Board):
     def reset(self) -> None:
         m = self.machine
         # RAM keeps its contents across a reset, as on QEMU (images are reloaded).
-        for cpu in m.cpus:
-            cpu.flush_translations()
         self._fdt = self._build_fdt()
         entry, x0 = RAM_BASE, 0
         self.kernel, self.dtb_addr = None, None

@@ -14,10 +14,9 @@ Every Unicorn quirk for AArch64 system code lives here
 """
 from __future__ import annotations
 
-import ctypes
 from typing import Any, Callable
 
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM, Uc
+from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from . import decode
@@ -42,14 +41,8 @@ FSC_SYNC_EXTERNAL = 0x10
 
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT, EXCP_BKPT, EXCP_SMC = 1, 2, 3, 4, 7, 13
 
-class _CpReg(ctypes.Structure):
-    """Unicorn's uc_arm64_cp_reg (what the C MRS/MSR hook hands over)."""
-    _fields_ = [("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("op0", ctypes.c_uint32),
-                ("op1", ctypes.c_uint32), ("op2", ctypes.c_uint32), ("val", ctypes.c_uint64)]
-
-
 class SysRegTable(dict):
-    """The trapped system registers; tells the C filter about new keys."""
+    """The trapped system registers; tells the engine about new keys."""
 
     def __init__(self, on_add: Callable[[tuple], None]):
         super().__init__()
@@ -76,22 +69,16 @@ class Aarch64Cpu(VCpu):
     interrupt_enable_bit = (A.UC_ARM64_REG_PSTATE, PSTATE_I, 0)
 
     def __init__(self, index: int, services: Any, mpidr: int):
-        self.sysregs = SysRegTable(self._sysreg_added)
         super().__init__(index, services)
         self.mpidr = mpidr
         uc = self.uc
         for reg, bit in ((SCR_EL3, 1 << 10), (HCR_EL2, 1 << 31)):
             uc.reg_write(A.UC_ARM64_REG_CP_REG, reg + (uc.reg_read(A.UC_ARM64_REG_CP_REG, reg) | bit,))
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
-        if self.slot is not None:
-            # MRS/MSR filtered in C (slot.c): ELR/SPSR/TPIDR... never reach Python.
-            self.slot.trap_sysregs(uc, self._on_sysreg_c)
-            for key in self.sysregs:
-                self._sysreg_added(key)
-        else:
-            uc.hook_add(UC_HOOK_INSN, self._on_mrs, None, 1, 0, A.UC_ARM64_INS_MRS)
-            uc.hook_add(UC_HOOK_INSN, self._on_msr, None, 1, 0, A.UC_ARM64_INS_MSR)
-        self._halt_check = False
+        # MRS/MSR of the registers in this table trap to Python; the engine
+        # keeps the others (ELR, SPSR, TPIDR...) away from it where it can.
+        self.engine.trap_sysregs(self._on_mrs, self._on_msr)
+        self.sysregs = SysRegTable(self.engine.emulate_sysreg)
 
     def _create_uc(self) -> Uc:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
@@ -121,16 +108,7 @@ class Aarch64Cpu(VCpu):
         return decode.a64_access_size(insn)
 
     # ---- system registers ----------------------------------------------------------
-    def _sysreg_added(self, key: SysRegKey) -> None:
-        slot = getattr(self, "slot", None)
-        if slot is not None and not slot.emulate_sysreg(key):
-            raise RuntimeError("slot.c system-register table full")
-
-    def _on_sysreg_c(self, reg: int, cp_addr: int, is_write: int) -> int:
-        cp = _CpReg.from_address(cp_addr)
-        return (self._on_msr if is_write else self._on_mrs)(self.uc, reg, cp, None)
-
-    def _on_mrs(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
+    def _on_mrs(self, reg: int, cp: Any) -> int:
         entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
         if entry is None or entry[0] is None:
             return 0
@@ -139,7 +117,7 @@ class Aarch64Cpu(VCpu):
         regs.write(A.UC_ARM64_REG_PC, regs.read(A.UC_ARM64_REG_PC) + 4)
         return 1
 
-    def _on_msr(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
+    def _on_msr(self, reg: int, cp: Any) -> int:
         entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
         if entry is None or entry[1] is None:
             return 0
@@ -158,7 +136,7 @@ class Aarch64Cpu(VCpu):
         self.fiq_line = level
         if level and self.state is CpuState.HALTED:
             self.state = CpuState.RUNNING
-        self._update_delivery_watch()
+        self.update_delivery_watch()
 
     def external_pending(self) -> bool:
         return self.irq_line or self.fiq_line

@@ -6,6 +6,8 @@ instruction boundaries whether its interrupt line can be taken. It never
 knows which interrupt controller drives that line: devices call
 `set_irq_line`, the machine's run loop calls `run_slot`, and the board's
 dispatch tables (`CpuServices`) answer hypercalls and system registers.
+How Unicorn is made to count, stop and call back is its engine's business
+(engine.py): the vCPU says what to watch, never how.
 """
 from __future__ import annotations
 
@@ -14,11 +16,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED,
-                     UC_HOOK_MEM_WRITE_UNMAPPED, UC_PROT_ALL, Uc, UcError)
+from unicorn import (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED, UC_HOOK_MEM_WRITE_UNMAPPED,
+                     UC_PROT_ALL, Uc, UcError)
 
 from ..memory import AccessAssembler, GuestRAM, MmioMap, MmioRegion
-from .slot import SlotCounter
+from .engine import Engine
+from .pyhooks import PythonHookEngine
+from .slot import CSlotEngine
 
 try:                                   # the binding's C entry points (unicorn 2.1.x)
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
@@ -28,8 +32,6 @@ except ImportError:                    # pragma: no cover - other binding layout
 if TYPE_CHECKING:
     from ..clock import VirtualClock
     from ..trace import Trace
-
-NEVER = 0xFFFF_FFFF_FFFF_FFFC        # an `until` address no guest reaches
 
 
 class CpuState(enum.Enum):
@@ -45,12 +47,11 @@ class CpuServices(Protocol):
     mmio: MmioMap
     clock: "VirtualClock"
     trace: "Trace"
+    c_slot_counter: bool          # run on slot.c when it builds here (else the Python engine)
 
     def firmware_call(self, cpu: "VCpu") -> None:
         """A hypercall (PPC `sc 1`) or PSCI call (AArch64 hvc): the board reads
         the arguments from the CPU's registers and writes the results."""
-
-    def unassigned_access(self, cpu: "VCpu", addr: int, size: int, is_write: bool) -> None: ...
 
 
 @dataclass
@@ -128,7 +129,7 @@ class VCpu:
 
     arch = ""
     big_endian = False
-    # (Unicorn register id, mask, value meaning "interrupts enabled"), read by slot.c
+    # (Unicorn register id, mask, value meaning "interrupts enabled"), for the engine
     interrupt_enable_bit: tuple[int, int, int] | None = None
 
     def __init__(self, index: int, services: CpuServices):
@@ -136,22 +137,11 @@ class VCpu:
         self.svc = services
         self.state = CpuState.STOPPED
         self.irq_line = False                  # the controller's output, level
-        self.insns_budgeted = 0                # virtual instructions charged so far
         self._stop_requested = False
-        self._in_emu = False
-        self._stop_hook: int | None = None          # fallback path only
-        self._flush_pending = False                  # fallback path only
-        self._block_hook: int | None = None          # fallback path only
-        self._watch_hooks: dict[int, int] = {}       # fallback path only
-        self._mmio_handles: dict[int, MmioRegion] = {}
         self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
         self.regs = FastRegs(self.uc)
-        # Instruction counting and exact stops: the C hooks of slot.c when they
-        # can be built here, else emu_start(count=) and Python hooks.
-        self.slot = SlotCounter.attach(self.uc, self._on_slot_block, self._on_watched,
-                                       self.interrupt_enable_bit) \
-            if getattr(services, "c_slot_counter", True) else None
+        self.engine = self._attach_engine(services.c_slot_counter)
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
         self._size_cache: dict[int, int] = {}
@@ -160,6 +150,13 @@ class VCpu:
                          | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
         self._fault: tuple[int, int, int, bool, bool] | None = None   # pc, addr, size, write, fetch
         self.pending_sync: Callable[[], None] | None = None
+
+    def _attach_engine(self, use_c: bool) -> Engine:
+        """Instruction counting and exact stops: the C hooks of slot.c when
+        asked for and they can be built here, else the Python engine."""
+        args = (self.uc, self._on_slot_block, self._on_watched, self.interrupt_enable_bit)
+        engine = CSlotEngine.attach(*args) if use_c else None
+        return engine if engine is not None else PythonHookEngine(*args)
 
     # ---- architecture hooks -------------------------------------------------
     def _create_uc(self) -> Uc:
@@ -226,11 +223,9 @@ class VCpu:
         def wr(uc: Uc, offset: int, size: int, value: int, _: Any) -> None:
             asm.write(dev, offset, size, value)
         self.uc.mmio_map(base, region.size, rd, None, wr, None)
-        self._mmio_handles[base] = region
 
     def _unmap_region(self, region: MmioRegion) -> None:
         self.uc.mem_unmap(region.base, region.size)
-        self._mmio_handles.pop(region.base, None)
 
     # Whether a data access to an unassigned address faults (AArch64: external
     # abort) or reads as zero and ignores writes (PPC64 pseries under QEMU).
@@ -258,9 +253,11 @@ class VCpu:
         self.uc.mmio_map(page, 0x1000, rd, None, wr, None)
         self._unassigned_pages.add(page)
 
-    def flush_translations(self) -> None:
-        """Drop Unicorn's translated code (RAM was replaced under it)."""
-        self.uc.ctl_remove_cache(self.svc.ram.base, self.svc.ram.end)
+    def reset_translation_state(self) -> None:
+        """Forget code translated from RAM and decoded access sizes: the
+        host replaced RAM under Unicorn (images reloaded at reset, a snapshot
+        restored), which Unicorn cannot see."""
+        self.engine.flush_translations(self.svc.ram.base, self.svc.ram.end)
         self._size_cache.clear()
 
     # ---- interrupt line -------------------------------------------------------
@@ -271,7 +268,7 @@ class VCpu:
         self.irq_line = level
         if level and self.state is CpuState.HALTED:
             self.state = CpuState.RUNNING
-        self._update_delivery_watch()
+        self.update_delivery_watch()
 
     def external_pending(self) -> bool:
         """An interrupt controller line is raised (AArch64 adds FIQ)."""
@@ -282,10 +279,10 @@ class VCpu:
 
     def watch_enable_bits(self) -> tuple[int, int] | None:
         """(mask, value) of the enable register meaning "deliverable" for the
-        lines now pending, for slot.c; None keeps the static setting."""
+        lines now pending, for the engine; None keeps the static setting."""
         return None
 
-    def _update_delivery_watch(self) -> None:
+    def update_delivery_watch(self) -> None:
         """Stop now if the interrupt can be taken; if the external line is
         pending but masked, watch block starts (unmasking instructions end a
         block) until it can. A masked CPU-local timer is only re-checked at
@@ -294,28 +291,8 @@ class VCpu:
         if self.wants_interrupt() and self.interrupts_enabled():
             self.request_stop()
         watch = self.external_pending() and not self.interrupts_enabled()
-        if self.slot is not None:
-            if watch:
-                bits = self.watch_enable_bits()
-                if bits is not None:
-                    self.slot.rec.enable_mask, self.slot.rec.enable_want = bits
-            self.slot.rec.watch_blocks = int(watch)
-        elif watch and self._block_hook is None:
-            self._block_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
-            # Blocks translated before this Python hook existed do not call it,
-            # and which blocks exist depends on history (a restored machine has
-            # none): drop them all so the watch points are the same in every run.
-            if self._in_emu:
-                self._flush_pending = True
-                self.request_stop()
-            else:
-                self.uc.ctl_flush_tb()
-        elif not watch and self._block_hook is not None:
-            self.uc.hook_del(self._block_hook)
-            self._block_hook = None
-
-    def _on_block(self, uc: Uc, address: int, size: int, _: Any) -> None:
-        self._on_slot_block(address)
+        if self.engine.watch_delivery(watch, self.watch_enable_bits() if watch else None):
+            self.request_stop()
 
     def _on_slot_block(self, address: int) -> None:
         """At a block start while a masked interrupt waits: deliverable now?"""
@@ -323,35 +300,15 @@ class VCpu:
             self.request_stop()
 
     def request_stop(self) -> None:
-        """End the current slot before the next instruction (only while Unicorn
-        runs: an emu_stop outside emu_start would make the next emu_start,
-        e.g. a register stub, return without executing).
-
-        With slot.c the C code hook stops exactly there. Without it, a
-        one-shot Python code hook does, because uc.emu_stop() alone takes
-        effect where Unicorn next checks for an exit, which depends on how the
-        code happens to be split into translation blocks (history)."""
+        """End the current slot before the next instruction, whatever the
+        translation blocks are (the engine ignores it outside a slot)."""
         self._stop_requested = True
-        if not self._in_emu:
-            return
-        if self.slot is not None:
-            self.slot.rec.stop = 1
-            return
-        self.uc.emu_stop()
-        if self._stop_hook is None:
-            self._stop_hook = self.uc.hook_add(UC_HOOK_CODE, self._on_stop_hook)
-
-    def _on_stop_hook(self, uc: Uc, address: int, size: int, _: Any) -> None:
-        uc.emu_stop()
+        self.engine.request_stop()
 
     # ---- watched instructions (trapped by address: PPC mftb/DEC) ------------------
     def watch_address(self, address: int) -> None:
-        """Call `on_watched(address)` before the instruction there executes."""
-        if self.slot is not None and self.slot.watch(address):
-            return
-        if address not in self._watch_hooks:
-            self._watch_hooks[address] = self.uc.hook_add(
-                UC_HOOK_CODE, lambda uc, a, size, _: self._on_watched(a), None, address, address + 3)
+        """Call `_on_watched(address)` before the instruction there executes."""
+        self.engine.watch(address)
 
     def _on_watched(self, address: int) -> None:
         raise NotImplementedError
@@ -364,7 +321,7 @@ class VCpu:
         if self.wants_interrupt() and self.state is CpuState.HALTED:
             self.state = CpuState.RUNNING
         if not self.interrupts_enabled():
-            self._update_delivery_watch()
+            self.update_delivery_watch()
             return None
         if self.external_pending():
             self.deliver_external()
@@ -374,46 +331,27 @@ class VCpu:
             what = "timer"
         else:
             return None
-        self._update_delivery_watch()
+        self.update_delivery_watch()
         return what
 
     # ---- running --------------------------------------------------------------
     def run_slot(self, budget: int) -> int:
         """Run `budget` instructions, fewer if something stops the slot.
-        Returns the instructions executed (exact with slot.c; the budget on
-        the count= fallback, which cannot tell)."""
+        Returns the instructions executed (exact on slot.c; the budget on
+        the Python engine, which cannot tell)."""
         self._stop_requested = False
         self._fault = None
-        self.insns_budgeted += budget
-        s = self.slot.rec if self.slot is not None else None
-        if s is not None:
-            s.remaining, s.stop = budget, 0
-            before = s.executed
-        self._in_emu = True
+        engine = self.engine
         try:
-            if s is not None:
-                self.uc.emu_start(self.pc, NEVER)
-            else:
-                self.uc.emu_start(self.pc, NEVER, count=budget)
+            engine.run(self.pc, budget)
         except UcError:
-            self._in_emu = False
-            self._drop_stop_hook()
             if self._fault is None:
                 self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
                 self.state = CpuState.STOPPED
-                return budget if s is None else s.executed - before
-        self._in_emu = False
-        self._drop_stop_hook()
-        if self._flush_pending:
-            self._flush_pending = False
-            self.uc.ctl_flush_tb()
+                return engine.last_count
+        engine.end_run()
         self._after_run()
-        return budget if s is None else s.executed - before
-
-    def _drop_stop_hook(self) -> None:
-        if self._stop_hook is not None:
-            self.uc.hook_del(self._stop_hook)
-            self._stop_hook = None
+        return engine.last_count
 
     def _after_run(self) -> None:
         if self._fault is not None:
@@ -431,37 +369,16 @@ class VCpu:
         """Execute exactly one instruction (or take one pending interrupt)."""
         before = self.registers()
         pc = self.pc
-        insn = self.read_insn(pc) if self._fetchable(pc) else 0
+        insn = self.read_insn(pc) if self.svc.ram.contains(pc, 4) else 0
         n_events = len(self.svc.trace.events)
         delivered = self.take_pending_interrupts()
         if delivered is None:
-            self._step_one()
+            self.run_slot(1)
         after = self.registers()
         changed = {k: (before[k], v) for k, v in after.items() if before.get(k) != v}
         return StepRecord(self.index, pc, insn, self.pc, changed,
                           list(self.svc.trace.events[n_events:]), delivered)
 
-    def _step_one(self) -> None:
-        self.run_slot(1)
-
     def run_insns(self, n: int) -> int:
         """Exactly `n` instructions unless something stops the CPU first."""
         return self.run_slot(n)
-
-    def counting_off(self) -> bool:
-        """For register stubs: the slot hooks must not count or stop them."""
-        if self.slot is None:
-            return False
-        self.slot.rec.enabled = 0
-        return True
-
-    def counting_on(self) -> None:
-        if self.slot is not None:
-            self.slot.rec.enabled = 1
-
-    def _fetchable(self, addr: int) -> bool:
-        return self.svc.ram.contains(addr, 4) or any(
-            r.base <= addr < r.end for r in self._extra_code_regions())
-
-    def _extra_code_regions(self) -> list[MmioRegion]:
-        return []

@@ -145,20 +145,11 @@ class Ppc64Cpu(VCpu):
     # ---- SPRs through stubs -----------------------------------------------------
     def _run_stub(self, name: str, a: int | None = None, b: int | None = None) -> tuple[int, int]:
         off, _ = _STUBS[name]
-        uc = self.uc
         saved = (self.gpr(11), self.gpr(12), self.pc)
         if a is not None:
             self.set_gpr(11, a)
             self.set_gpr(12, b or 0)
-        # With slot.c the hooks are switched off for the stub. On the count=
-        # fallback, count=2 keeps Unicorn's count hook (an uncounted emu_start
-        # drops it and flushes every translation, so runs with and without
-        # register reads would differ).
-        c_hooks = self.counting_off()
-        try:
-            uc.emu_start(STUB_BASE + off, STUB_BASE + off + 8, count=0 if c_hooks else 2)
-        finally:
-            self.counting_on()
+        self.engine.run_uncounted(STUB_BASE + off, STUB_BASE + off + 8, 2)
         out = (self.gpr(11), self.gpr(12))
         self.set_gpr(11, saved[0])
         self.set_gpr(12, saved[1])
@@ -283,11 +274,14 @@ class Ppc64Cpu(VCpu):
         if not self.dec_written & 0x8000_0000:
             fire_tb = self.dec_tb + self.dec_written + 1
             deadline = -(-fire_tb * 1_000_000_000 // TB_FREQ)
-            self._dec_timer = clock.add_timer(deadline, self._update_delivery_watch)
-        self._update_delivery_watch()
+            self._dec_timer = clock.add_timer(deadline, self.update_delivery_watch)
+        self.update_delivery_watch()
 
-    def watch_instructions(self, code: bytes, base: int) -> None:
-        """Trap the time-base and decrementer accesses found in `code` at `base`."""
+    def trap_timebase_accesses(self, code: bytes, base: int) -> None:
+        """Answer the time-base reads (mftb, mfspr TBL/TBU) and decrementer
+        accesses (mfspr/mtspr DEC) in `code`, loaded at `base`, from the
+        virtual clock: Unicorn's own timebase follows host time. The board
+        calls this for the images it loads."""
         for off in range(0, len(code) - 3, 4):
             insn = int.from_bytes(code[off:off + 4], "big")
             acc = decode.ppc_spr_access(insn)

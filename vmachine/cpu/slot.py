@@ -1,17 +1,19 @@
-"""The per-vCPU slot counter (slot.c) seen from Python.
+"""The C slot engine: slot.c's hooks, shared with Python through one struct.
 
-`SlotCounter.attach(uc, on_block, on_watch)` installs the C code and block
-hooks on a Unicorn instance, or returns None when the helper cannot be built
-or loaded on this host; the vCPU then falls back to emu_start(count=...) and
-Python hooks (same results, slower).
+`CSlotEngine.attach(...)` builds (once, cached) and loads slot.c, installs its
+code and block hooks on a Unicorn instance and returns the engine, or None
+when the helper cannot be built or loaded on this host; the vCPU then uses
+the Python fallback (pyhooks.PythonHookEngine: same results, slower).
 """
 from __future__ import annotations
 
 import ctypes
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
+
+from .engine import NEVER, AddressCallback, EnableBit, Engine, SysRegCallback
 
 ADDR_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 SYSREG_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
@@ -29,6 +31,12 @@ class _Slot(ctypes.Structure):
                 ("watch", ctypes.c_uint64 * WATCH_SLOTS),
                 ("on_sysreg", SYSREG_CB), ("nsysreg", ctypes.c_int32), ("pad2", ctypes.c_int32),
                 ("sysreg", ctypes.c_uint32 * SYSREG_SLOTS)]
+
+
+class CpReg(ctypes.Structure):
+    """Unicorn's uc_arm64_cp_reg (what the C MRS/MSR hook hands over)."""
+    _fields_ = [("crn", ctypes.c_uint32), ("crm", ctypes.c_uint32), ("op0", ctypes.c_uint32),
+                ("op1", ctypes.c_uint32), ("op2", ctypes.c_uint32), ("val", ctypes.c_uint64)]
 
 
 _lib: ctypes.CDLL | None = None
@@ -58,12 +66,21 @@ def unavailable_reason() -> str | None:
     return _lib_error
 
 
-class SlotCounter:
-    """The counters and flags shared with the C hooks of one vCPU."""
+def _uclib():
+    from unicorn.unicorn_py3.unicorn import uclib
+    return uclib
 
-    def __init__(self, uc: Uc, lib: ctypes.CDLL, on_block: Callable[[int], None],
-                 on_watch: Callable[[int], None], enable: tuple[int, int, int] | None = None):
-        from unicorn.unicorn_py3.unicorn import uclib
+
+class CSlotEngine(Engine):
+    """One C code hook counts every instruction, stops exactly at the budget
+    or when asked, and calls Python only at watched addresses; one C block
+    hook reads the interrupt-enable bit itself while a masked interrupt
+    waits. `rec` is the struct the C hooks read and write."""
+
+    def __init__(self, uc: Uc, lib: ctypes.CDLL, on_block: AddressCallback,
+                 on_watch: AddressCallback, enable: EnableBit | None = None):
+        super().__init__(uc, on_block, on_watch)
+        uclib = _uclib()
         self._lib = lib
         self._callbacks = (ADDR_CB(on_block), ADDR_CB(on_watch))   # keep them alive
         self.rec = _Slot()
@@ -73,18 +90,14 @@ class SlotCounter:
         if enable is not None:                       # (register id, mask, value when enabled)
             self.rec.reg_read = ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p).value
             self.rec.enable_reg, self.rec.enable_mask, self.rec.enable_want = enable
-        self._handles = []
+        self._handles: list[ctypes.c_size_t] = []
         for kind, fn in ((UC_HOOK_CODE, lib.vm_insn), (UC_HOOK_BLOCK, lib.vm_block)):
-            h = ctypes.c_size_t()
-            err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), kind, ctypes.cast(fn, ctypes.c_void_p),
-                                    ctypes.byref(self.rec), ctypes.c_uint64(1), ctypes.c_uint64(0))
-            if err:
-                raise OSError(f"uc_hook_add failed ({err})")
-            self._handles.append(h)
+            self._add_c_hook(kind, fn)
 
     @classmethod
-    def attach(cls, uc: Uc, on_block: Callable[[int], None], on_watch: Callable[[int], None],
-               enable: tuple[int, int, int] | None = None) -> "SlotCounter | None":
+    def attach(cls, uc: Uc, on_block: AddressCallback, on_watch: AddressCallback,
+               enable: EnableBit | None = None) -> "CSlotEngine | None":
+        """The engine on `uc`, or None when slot.c is not usable here."""
         lib = _library()
         if lib is None:
             return None
@@ -93,26 +106,62 @@ class SlotCounter:
         except (OSError, AttributeError):
             return None
 
-    def trap_sysregs(self, uc: Uc, on_sysreg: Callable[[int, int, int], int]) -> None:
-        """AArch64: hook MRS/MSR in C; only registers added with
-        `emulate_sysreg` reach `on_sysreg(reg, cp_reg_address, is_write)`."""
+    def _add_c_hook(self, kind: int, fn: Any, *aux: ctypes.c_int) -> None:
+        """uc_hook_add with a C function and `rec` as its user data, on every address."""
+        h = ctypes.c_size_t()
+        err = _uclib().uc_hook_add(self.uc._uch, ctypes.byref(h), kind, ctypes.cast(fn, ctypes.c_void_p),
+                                   ctypes.byref(self.rec), ctypes.c_uint64(1), ctypes.c_uint64(0), *aux)
+        if err:
+            raise OSError(f"uc_hook_add({kind}) failed ({err})")
+        self._handles.append(h)
+
+    # ---- slots --------------------------------------------------------------------------
+    def run(self, pc: int, budget: int) -> None:
+        s = self.rec
+        s.remaining, s.stop = budget, 0
+        before = s.executed
+        self.running = True
+        try:
+            self.uc.emu_start(pc, NEVER)
+        finally:
+            self.running = False
+            self.last_count = s.executed - before
+
+    def request_stop(self) -> None:
+        if self.running:
+            self.rec.stop = 1               # vm_insn stops before the next instruction
+
+    def run_uncounted(self, begin: int, end: int, count: int) -> None:
+        # The C hooks are switched off: the stub neither counts nor stops.
+        self.rec.enabled = 0
+        try:
+            self.uc.emu_start(begin, end, count=0)
+        finally:
+            self.rec.enabled = 1
+
+    # ---- trapping -----------------------------------------------------------------------
+    def watch(self, address: int) -> None:
+        if self._lib.vm_watch_add(ctypes.addressof(self.rec), address) != 0:
+            self._hook_address(address)     # table full (or address 0): a Python hook
+
+    def watch_delivery(self, on: bool, enable_bits: tuple[int, int] | None) -> bool:
+        if on and enable_bits is not None:
+            self.rec.enable_mask, self.rec.enable_want = enable_bits
+        self.rec.watch_blocks = int(on)
+        return False
+
+    def trap_sysregs(self, on_mrs: SysRegCallback, on_msr: SysRegCallback) -> None:
+        """MRS/MSR hooked in C: only registers added with `emulate_sysreg`
+        reach Python (ELR/SPSR/TPIDR... never do)."""
         from unicorn import arm64_const as A
-        from unicorn.unicorn_py3.unicorn import uclib
+
+        def on_sysreg(reg: int, cp_addr: int, is_write: int) -> int:
+            return (on_msr if is_write else on_mrs)(reg, CpReg.from_address(cp_addr))
         self._sysreg_cb = SYSREG_CB(on_sysreg)
         self.rec.on_sysreg = self._sysreg_cb
         for fn, insn in ((self._lib.vm_mrs, A.UC_ARM64_INS_MRS), (self._lib.vm_msr, A.UC_ARM64_INS_MSR)):
-            h = ctypes.c_size_t()
-            err = uclib.uc_hook_add(uc._uch, ctypes.byref(h), UC_HOOK_INSN, ctypes.cast(fn, ctypes.c_void_p),
-                                    ctypes.byref(self.rec), ctypes.c_uint64(1), ctypes.c_uint64(0),
-                                    ctypes.c_int(insn))
-            if err:
-                raise OSError(f"uc_hook_add(UC_HOOK_INSN) failed ({err})")
-            self._handles.append(h)
+            self._add_c_hook(UC_HOOK_INSN, fn, ctypes.c_int(insn))
 
-    def emulate_sysreg(self, key: tuple[int, int, int, int, int]) -> bool:
-        """(op0, op1, CRn, CRm, op2) goes to Python (False if the table is full)."""
-        return self._lib.vm_sysreg_add(ctypes.addressof(self.rec), *key) == 0
-
-    def watch(self, address: int) -> bool:
-        """Call on_watch before the instruction at `address` (False if full)."""
-        return self._lib.vm_watch_add(ctypes.addressof(self.rec), address) == 0
+    def emulate_sysreg(self, key: tuple[int, int, int, int, int]) -> None:
+        if self._lib.vm_sysreg_add(ctypes.addressof(self.rec), *key) != 0:
+            raise RuntimeError("slot.c system-register table full")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..regs import Register, RegisterBank, raz, wi
+from ..regs import Register, RegisterBank, raz, stored, wi
 from ..state import Bytes, Field, U8, U16, VMStateDescription
 
 PL011_BASE = 0x0900_0000
@@ -87,48 +87,6 @@ class Pl011:
     def read_fr(self, cpu: int, rel: int, size: int) -> int:
         return FR_TXFE | (FR_RXFE if not self.rx else 0)
 
-    def read_ilpr(self, cpu: int, rel: int, size: int) -> int:
-        return self.ilpr
-
-    def write_ilpr(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.ilpr = value & 0xFF
-
-    def read_ibrd(self, cpu: int, rel: int, size: int) -> int:
-        return self.ibrd
-
-    def write_ibrd(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.ibrd = value & 0xFFFF
-
-    def read_fbrd(self, cpu: int, rel: int, size: int) -> int:
-        return self.fbrd
-
-    def write_fbrd(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.fbrd = value & 0x3F
-
-    def read_lcr_h(self, cpu: int, rel: int, size: int) -> int:
-        return self.lcr_h
-
-    def write_lcr_h(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.lcr_h = value & 0xFF
-
-    def read_cr(self, cpu: int, rel: int, size: int) -> int:
-        return self.cr
-
-    def write_cr(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.cr = value & 0xFFFF
-
-    def read_ifls(self, cpu: int, rel: int, size: int) -> int:
-        return self.ifls
-
-    def write_ifls(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.ifls = value & 0x3F
-
-    def read_imsc(self, cpu: int, rel: int, size: int) -> int:
-        return self.imsc
-
-    def write_imsc(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.imsc = value & 0x7FF
-
     def read_ris(self, cpu: int, rel: int, size: int) -> int:
         return self.ris
 
@@ -137,12 +95,6 @@ class Pl011:
 
     def write_icr(self, cpu: int, rel: int, size: int, value: int) -> None:
         self.ris &= ~value
-
-    def read_dmacr(self, cpu: int, rel: int, size: int) -> int:
-        return self.dmacr
-
-    def write_dmacr(self, cpu: int, rel: int, size: int, value: int) -> None:
-        self.dmacr = value & 7
 
     def read_id(self, cpu: int, rel: int, size: int) -> int:
         return PL011_ID[rel >> 2]
@@ -167,17 +119,17 @@ PL011_REGISTERS = (
     _r("UARTDR", UARTDR, Pl011.read_dr, Pl011.write_dr, peek=Pl011.peek_dr),
     _r("UARTRSR", UARTRSR, raz, wi),
     _r("UARTFR", UARTFR, Pl011.read_fr, None),
-    _r("UARTILPR", UARTILPR, Pl011.read_ilpr, Pl011.write_ilpr, 0, "ilpr"),
-    _r("UARTIBRD", UARTIBRD, Pl011.read_ibrd, Pl011.write_ibrd, 0, "ibrd"),
-    _r("UARTFBRD", UARTFBRD, Pl011.read_fbrd, Pl011.write_fbrd, 0, "fbrd"),
-    _r("UARTLCR_H", UARTLCR_H, Pl011.read_lcr_h, Pl011.write_lcr_h, 0, "lcr_h"),
-    _r("UARTCR", UARTCR, Pl011.read_cr, Pl011.write_cr, 0x300, "cr"),
-    _r("UARTIFLS", UARTIFLS, Pl011.read_ifls, Pl011.write_ifls, 0x12, "ifls"),
-    _r("UARTIMSC", UARTIMSC, Pl011.read_imsc, Pl011.write_imsc, 0, "imsc"),
+    stored("UARTILPR", UARTILPR, "ilpr", 0xFF, 0, WIDTHS),
+    stored("UARTIBRD", UARTIBRD, "ibrd", 0xFFFF, 0, WIDTHS),
+    stored("UARTFBRD", UARTFBRD, "fbrd", 0x3F, 0, WIDTHS),
+    stored("UARTLCR_H", UARTLCR_H, "lcr_h", 0xFF, 0, WIDTHS),
+    stored("UARTCR", UARTCR, "cr", 0xFFFF, 0x300, WIDTHS),
+    stored("UARTIFLS", UARTIFLS, "ifls", 0x3F, 0x12, WIDTHS),
+    stored("UARTIMSC", UARTIMSC, "imsc", 0x7FF, 0, WIDTHS),
     _r("UARTRIS", UARTRIS, Pl011.read_ris, None, 0, "ris"),
     _r("UARTMIS", UARTMIS, Pl011.read_mis, None),
     _r("UARTICR", UARTICR, None, Pl011.write_icr),
-    _r("UARTDMACR", UARTDMACR, Pl011.read_dmacr, Pl011.write_dmacr, 0, "dmacr"),
+    stored("UARTDMACR", UARTDMACR, "dmacr", 7, 0, WIDTHS),
     _r("UARTPeriphID/CellID", UART_ID, Pl011.read_id, None, length=4 * len(PL011_ID)),
 )
 
