@@ -13,16 +13,16 @@ from vmachine.errors import ConfigError
 from vmachine.intc import its as I
 from vmachine.memory import GuestRAM
 
-from test_its import CQ, LPI, RAM, RAM_SIZE, Rig, rig  # noqa: F401 (the fixture)
+from gicrig import CQ, LPI, RAM, RAM_SIZE, ItsRig
 
 FULL_QUEUE = 32_768                      # CBASER.Size 0xFF: 256 x 4 KiB pages
 INVALL = [0x0D, 0, 0, 0]
 
 
-def _big_queue_rig(n: int = 2, pending: int = 2048) -> Rig:
-    """A Rig with a 1 MiB queue, device 1 mapped (32 events) and `pending`
+def _big_queue_rig(n: int = 2, pending: int = 2048) -> ItsRig:
+    """An ItsRig with a 1 MiB queue, device 1 mapped (32 events) and `pending`
     LPIs pending on every vCPU."""
-    r = Rig(n)
+    r = ItsRig(n)
     r.setup_cpus()
     r.setup_its()
     r.w(0x0, 0)                                               # disable to move the queue
@@ -39,10 +39,11 @@ def _big_queue_rig(n: int = 2, pending: int = 2048) -> Rig:
     return r
 
 
-def _queue(r: Rig, cmds: list[list[int]]) -> int:
+def _queue(r: ItsRig, cmds: list[list[int]]) -> int:
     """Write `cmds` after CWRITER and store CWRITER once; the slots written."""
     for dw in cmds:
-        r.ram.write(CQ + r.wptr, b"".join(d.to_bytes(8, "little") for d in dw + [0] * (4 - len(dw))))
+        dw = dw + [0] * (4 - len(dw))
+        r.ram.write(CQ + r.wptr, b"".join(d.to_bytes(8, "little") for d in dw))
         r.wptr = (r.wptr + 32) % (FULL_QUEUE * 32)
     r.w(0x88, r.wptr, 8)
     return len(cmds)
@@ -69,13 +70,13 @@ def _mixed_commands(count: int, seed: int = 15) -> list[list[int]]:
     return out
 
 
-def _state(r: Rig) -> tuple:
+def _state(r: ItsRig) -> tuple:
     """Everything guest-visible: RAM, GIC and ITS sections."""
     return bytes(r.ram.buf), json.dumps(r.g.save_state(), sort_keys=True), \
         json.dumps(r.its.save_state(), sort_keys=True)
 
 
-def _drain(r: Rig) -> int:
+def _drain(r: ItsRig) -> int:
     """Round boundaries until the run ends; how many it took."""
     rounds = 0
     while r.its.busy:
@@ -88,7 +89,7 @@ def _drain(r: Rig) -> int:
 
 # ---- bounded processing ------------------------------------------------------------------------
 def test_a_full_queue_of_invalls_runs_in_bounded_steps():
-    r = _big_queue_rig(pending=16)
+    r = _big_queue_rig(pending=2048)
     r.events.clear()
     start = r.its.creadr
     n = _queue(r, [INVALL] * (FULL_QUEUE - 1))
@@ -101,7 +102,8 @@ def test_a_full_queue_of_invalls_runs_in_bounded_steps():
     assert r.its.creadr == r.its.cwriter and not r.errors
 
 
-def test_creadr_reads_drive_a_run_and_small_batches_finish_in_the_store(rig):
+def test_creadr_reads_drive_a_run_and_small_batches_finish_in_the_store(its_rig):
+    rig = its_rig
     rig.full(dev=1, ev=0, intid=LPI)
     rig.events.clear()
     for _ in range(I.CMD_BUDGET):                             # a batch of CMD_BUDGET: done at once
@@ -134,7 +136,7 @@ def test_a_stall_ends_the_run_and_a_cwriter_store_retries():
     first = r.its.creadr
     _queue(r, cmds)
     _drain(r)
-    assert r.its.creadr == (first + 101 * 32) | 1             # stalled on the MAPTI (ITT outside RAM)
+    assert r.its.creadr == (first + 101 * 32) | 1             # stalled: MAPTI, ITT outside RAM
     assert r.its.step_queue() == 0
     r.w(0x88, r.wptr, 8)                                      # retried: stalls again, one command
     assert r.its.creadr == (first + 101 * 32) | 1 and not r.its.busy
@@ -145,7 +147,7 @@ def test_bounded_run_ends_in_the_same_state_as_one_unbounded_run(monkeypatch):
     a = _big_queue_rig(pending=256)
     b = _big_queue_rig(pending=256)
     for r in (a, b):
-        for k in range(0, 256, 3):                            # config changes for INV/INVALL to pick up
+        for k in range(0, 256, 3):                            # config changes for INV/INVALL
             r.prop(LPI + 100 + k, 0x20, enable=k % 2 == 0)
         r.events.clear()
     _queue(a, cmds)
@@ -162,11 +164,11 @@ def test_bounded_run_ends_in_the_same_state_as_one_unbounded_run(monkeypatch):
 
 
 # ---- migration -----------------------------------------------------------------------------------
-def _clone(r: Rig) -> Rig:
+def _clone(r: ItsRig) -> ItsRig:
     secs = {s["name"]: s for s in json.loads(json.dumps([r.g.save_state(), r.its.save_state()]))}
     ram = GuestRAM(RAM, RAM_SIZE)
     ram.write(RAM, bytes(r.ram.buf))
-    b = Rig(r.n, ram=ram)
+    b = ItsRig(r.n, ram=ram)
     b.g.load_state(secs)
     b.its.load_state(secs)
     b.sys = [b.g.sysregs(i) for i in range(r.n)]
@@ -188,7 +190,8 @@ def test_a_run_in_progress_migrates(steps):
     assert _state(a) == _state(b)
 
 
-def test_version_1_sections_load_and_inconsistent_ones_are_refused(rig):
+def test_version_1_sections_load_and_inconsistent_ones_are_refused(its_rig):
+    rig = its_rig
     s = rig.its.save_state()
     assert s["version"] == 2
     old = json.loads(json.dumps(s))
@@ -203,7 +206,8 @@ def test_version_1_sections_load_and_inconsistent_ones_are_refused(rig):
         rig.its.load_state({"gicv3-its": bad})
     newer = json.loads(json.dumps(s))
     newer["version"] = 3
-    with pytest.raises(ConfigError, match="'gicv3-its' is version 3; this vmachine reads versions 1..2"):
+    with pytest.raises(ConfigError,
+                       match="'gicv3-its' is version 3; this vmachine reads versions 1..2"):
         rig.its.load_state({"gicv3-its": newer})
 
 
@@ -230,3 +234,113 @@ def test_the_virt_board_continues_a_run_at_round_boundaries_and_across_a_snapsho
             x.run()
     assert b.board.its.save_state() == m.board.its.save_state()
     assert its.creadr == its.cwriter == 1000 * 32
+
+
+# ---- INV / INVALL cost what changed (issue 15, item 1) -------------------------------------------
+def _examined(r: ItsRig) -> int:
+    return r.g.redist.inv_work
+
+
+def _assert_invall_result(r: ItsRig) -> None:
+    """After INVALL every pending LPI's config is the property byte in RAM,
+    and the highest pending LPI is what a full rescan finds."""
+    from vmachine.intc.gicv3.redistributor import Redistributor
+    for cs in r.g.cpus:
+        base = cs.propbaser & ((1 << 52) - (1 << 12))
+        for irq in cs.lpi_pending:
+            a = base + irq - LPI
+            want = r.ram.read(a, 1)[0] if r.ram.contains(a, 1) else 0
+            assert cs.lpi_cfg[irq] == want, (cs.index, irq)
+        got = (cs.hpplpi_prio, cs.hpplpi_irq)
+        Redistributor.lpi_recompute(cs)
+        assert got == (cs.hpplpi_prio, cs.hpplpi_irq)
+
+
+def test_invall_examines_only_changed_or_newly_read_lpis():
+    r = _big_queue_rig(n=4, pending=4096)
+    total = 4 * 4096
+    w0 = _examined(r)
+    r.cmd(*INVALL)                                            # first: every pending LPI once
+    assert _examined(r) - w0 == total
+    for _ in range(50):
+        r.cmd(*INVALL)                                        # nothing changed: nothing examined
+    assert _examined(r) - w0 == total
+    r.prop(LPI + 100 + 7, 0x10)                               # pending on every vCPU
+    r.prop(LPI + 60_000 - LPI, 0x10)                          # not pending anywhere
+    r.g.lpi_process(1, LPI + 5000, True)                      # newly pending: read since
+    r.cmd(*INVALL)
+    assert _examined(r) - w0 == total + 4 + 1
+    assert all(cs.hpplpi_irq == LPI + 100 + 7 for cs in r.g.cpus)
+    _assert_invall_result(r)
+    r.prop(LPI + 100 + 7, 0xF0)                               # the highest gets worse: rescan
+    r.cmd(*INVALL)
+    _assert_invall_result(r)
+    assert r.g.cpus[0].hpplpi_irq != LPI + 100 + 7
+
+
+def test_a_full_queue_of_invalls_with_many_pending_lpis_costs_what_changed():
+    r = _big_queue_rig(n=4, pending=8192)
+    w0 = _examined(r)
+    n = _queue(r, [INVALL] * (FULL_QUEUE - 1))
+    assert (r.its.creadr - r.wptr) % (FULL_QUEUE * 32) != 0 and r.its.busy
+    rounds = 0
+    while r.its.busy:
+        r.prop(LPI + 100 + rounds % 8192, 0x04 * (rounds % 60))   # one byte per round
+        r.its.step_queue()
+        rounds += 1
+    assert rounds * I.CMD_BUDGET >= n - I.CMD_BUDGET
+    assert _examined(r) - w0 <= 4 * 8192 + 4 * rounds         # first pass + what changed
+    _assert_invall_result(r)
+
+
+def test_inv_reads_one_lpi_and_rescans_only_when_the_highest_gets_worse(its_rig):
+    r = its_rig
+    r.full(dev=1, ev=0, intid=LPI + 1, prio=0xA0)
+    r.mapti(1, 1, LPI + 2, 0)
+    r.prop(LPI + 2, 0xB0)
+    r.dev_ev(0x03, 1, 0)
+    r.dev_ev(0x03, 1, 1)
+    w0 = _examined(r)
+    r.prop(LPI + 2, 0x10)
+    r.dev_ev(0x0C, 1, 1)                                      # INV
+    assert _examined(r) - w0 == 1 and r.sr(0, "ICC_HPPIR1_EL1") == LPI + 2
+    r.prop(LPI + 2, 0xF0)
+    r.dev_ev(0x0C, 1, 1)
+    assert r.sr(0, "ICC_HPPIR1_EL1") == LPI + 1
+    r.cmd(*INVALL)                                            # both were read since: 2 examined
+    assert _examined(r) - w0 == 2 + 2
+    _assert_invall_result(r)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_invall_matches_a_full_reread_under_random_operations(seed):
+    """Property writes, LPIs set and cleared, INV, INVALL, PROPBASER moves
+    (one partly outside RAM), EnableLPIs rewritten, a restore: after every
+    INVALL the configs equal RAM and the highest pending LPI a rescan's."""
+    rnd = random.Random(seed)
+    r = ItsRig(3)
+    r.setup_cpus()
+    prop_bases = [r.g.cpus[0].propbaser & ~0xFFF, RAM + RAM_SIZE - 0x4000, RAM + 0x30_0000]
+    for step in range(600):
+        op = rnd.randrange(9)
+        cpu = rnd.randrange(3)
+        irq = LPI + rnd.randrange(600) * rnd.choice([1, 1, 1, 90])
+        if op <= 2:
+            base = r.g.cpus[cpu].propbaser & ~0xFFF
+            if r.ram.contains(base + irq - LPI, 1):
+                r.ram.write(base + irq - LPI, bytes([rnd.randrange(256) | 2]))
+        elif op <= 4:
+            r.g.lpi_process(cpu, irq, rnd.random() < 0.7)
+        elif op == 5:
+            r.g.lpi_inv(cpu, irq)
+        elif op == 6:
+            r.g.lpi_invall_all()
+            _assert_invall_result(r)
+        elif op == 7 and rnd.random() < 0.2:
+            r.gicr_w(cpu, 0x70, rnd.choice(prop_bases) | 15, 8)
+        elif op == 8 and rnd.random() < 0.1:
+            r.gicr_w(cpu, 0x0, 1)                             # EnableLPIs again: reload
+        elif op == 8 and rnd.random() < 0.1:
+            r.g.load_state({"gicv3": json.loads(json.dumps(r.g.save_state()))})   # a restore
+    r.g.lpi_invall_all()
+    _assert_invall_result(r)

@@ -634,8 +634,7 @@ def cmd_inv(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
 
 def cmd_invall(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
     """QEMU does not check the ICID: every redistributor re-reads its configuration."""
-    for i in range(len(its.gic.cpus)):
-        its.gic.lpi_inv(i)
+    its.gic.lpi_invall_all()
     return OK, ""
 
 
