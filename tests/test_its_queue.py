@@ -244,16 +244,20 @@ def _examined(r: ItsRig) -> int:
 def _assert_invall_result(r: ItsRig) -> None:
     """After INVALL every pending LPI's config is the property byte in RAM,
     and the highest pending LPI is what a full rescan finds."""
-    from vmachine.intc.gicv3.redistributor import Redistributor
     for cs in r.g.cpus:
         base = cs.propbaser & ((1 << 52) - (1 << 12))
         for irq in cs.lpi_pending:
             a = base + irq - LPI
             want = r.ram.read(a, 1)[0] if r.ram.contains(a, 1) else 0
             assert cs.lpi_cfg[irq] == want, (cs.index, irq)
-        got = (cs.hpplpi_prio, cs.hpplpi_irq)
-        Redistributor.lpi_recompute(cs)
-        assert got == (cs.hpplpi_prio, cs.hpplpi_irq)
+        _assert_highest(cs)
+
+
+def _assert_highest(cs) -> None:
+    """The highest pending LPI is what a scan of every pending LPI finds."""
+    assert set(cs.lpi_cfg) == cs.lpi_pending
+    best = min(((c & 0xFC, irq) for irq, c in cs.lpi_cfg.items() if c & 1), default=(0xFF, 1023))
+    assert (cs.hpplpi_prio, cs.hpplpi_irq) == best, cs.index
 
 
 def test_invall_examines_only_changed_or_newly_read_lpis():
@@ -314,7 +318,7 @@ def test_inv_reads_one_lpi_and_rescans_only_when_the_highest_gets_worse(its_rig)
 
 @pytest.mark.parametrize("seed", range(6))
 def test_invall_matches_a_full_reread_under_random_operations(seed):
-    """Property writes, LPIs set and cleared, INV, INVALL, PROPBASER moves
+    """Property writes, LPIs set, cleared and acknowledged, INV, INVALL, PROPBASER moves
     (one partly outside RAM), EnableLPIs rewritten, a restore: after every
     INVALL the configs equal RAM and the highest pending LPI a rescan's."""
     rnd = random.Random(seed)
@@ -322,7 +326,7 @@ def test_invall_matches_a_full_reread_under_random_operations(seed):
     r.setup_cpus()
     prop_bases = [r.g.cpus[0].propbaser & ~0xFFF, RAM + RAM_SIZE - 0x4000, RAM + 0x30_0000]
     for step in range(600):
-        op = rnd.randrange(9)
+        op = rnd.randrange(10)
         cpu = rnd.randrange(3)
         irq = LPI + rnd.randrange(600) * rnd.choice([1, 1, 1, 90])
         if op <= 2:
@@ -338,9 +342,42 @@ def test_invall_matches_a_full_reread_under_random_operations(seed):
             _assert_invall_result(r)
         elif op == 7 and rnd.random() < 0.2:
             r.gicr_w(cpu, 0x70, rnd.choice(prop_bases) | 15, 8)
+        elif op == 9:                                         # acknowledge the highest
+            got = r.sr(cpu, "ICC_IAR1_EL1")
+            if got != 1023:
+                r.sw(cpu, "ICC_EOIR1_EL1", got)
         elif op == 8 and rnd.random() < 0.1:
             r.gicr_w(cpu, 0x0, 1)                             # EnableLPIs again: reload
         elif op == 8 and rnd.random() < 0.1:
             r.g.load_state({"gicv3": json.loads(json.dumps(r.g.save_state()))})   # a restore
+        for cs in r.g.cpus:
+            _assert_highest(cs)
     r.g.lpi_invall_all()
     _assert_invall_result(r)
+
+
+def test_clearing_or_acknowledging_the_highest_lpi_does_not_scan_the_others(monkeypatch):
+    """The highest pending LPI comes from a heap: with 8,192 LPIs pending, a
+    CLEAR or an acknowledge of the highest pops a stale entry or two, and the
+    heap stays within twice the pending LPIs."""
+    import heapq
+    r = _big_queue_rig(n=2, pending=8192)
+    cs = r.g.cpus[0]
+    pops = [0]
+    real_pop = heapq.heappop
+
+    def counted(heap):
+        pops[0] += 1
+        return real_pop(heap)
+    monkeypatch.setattr(heapq, "heappop", counted)
+    for _ in range(500):
+        top = cs.hpplpi_irq
+        r.g.lpi_process(0, top, False)                       # CLEAR of the highest
+        _assert_highest(cs)
+        r.g.lpi_process(0, top, True)
+        assert r.sr(0, "ICC_IAR1_EL1") == top                 # acknowledge: no longer pending
+        r.sw(0, "ICC_EOIR1_EL1", top)
+        r.g.lpi_process(0, top, True)
+    assert pops[0] <= 2 * 2 * 500
+    assert len(cs.lpi_heap) <= 2 * len(cs.lpi_cfg) + 64
+    _assert_highest(cs)

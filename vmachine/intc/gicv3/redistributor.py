@@ -17,13 +17,16 @@ INV and INVALL cost what changed, not what exists (a queue of INVALLs with
 tens of thousands of LPIs pending must not stall the host): INVALL compares
 the property table with the copy the previous INVALL kept (one bytes
 comparison) and re-reads only the pending LPIs whose byte changed or whose
-config was read since (`lpi_fresh`); the highest pending LPI is rescanned only
-when its own config got worse. The copy is a host-side cache, not state: the
-first INVALL after EnableLPIs, a PROPBASER.PA change or a restore examines
-every pending LPI once.
+config was read since (`lpi_fresh`). The copy is a host-side cache, not
+state: the first INVALL after EnableLPIs, a PROPBASER.PA change or a restore
+examines every pending LPI once. The highest pending LPI comes from a heap
+of (priority, INTID) whose stale entries are dropped when they reach the
+top, so an acknowledge, a CLEAR or a worse config of the highest LPI costs
+O(log n), not a scan of every pending LPI.
 """
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 from ...regs import WIDTHS_64, Register, RegisterBank, deposit, extract, raz, wi
@@ -45,6 +48,23 @@ if TYPE_CHECKING:
 # property-table bytes of INTIDs 8192..65535
 PROP_SPAN = (1 << (GICD_TYPER_IDBITS + 1)) - LPI_INTID_START
 _BLOCK = 256
+
+
+def lpi_heap_rebuild(cs: CpuState) -> None:
+    """The heap from lpi_cfg alone (after a reload, a restore, or when stale
+    entries outnumber live ones)."""
+    cs.lpi_heap = [(c & LPI_PRIORITY_MASK, irq) for irq, c in cs.lpi_cfg.items()
+                   if c & LPI_CFG_ENABLE]
+    heapq.heapify(cs.lpi_heap)
+
+
+def lpi_heap_push(cs: CpuState, irq: int, c: int) -> None:
+    """An LPI became pending or its config changed: a new heap entry (the
+    old one, if any, goes stale); compacted when mostly stale."""
+    if c & LPI_CFG_ENABLE:
+        heapq.heappush(cs.lpi_heap, (c & LPI_PRIORITY_MASK, irq))
+        if len(cs.lpi_heap) > 2 * len(cs.lpi_cfg) + 64:
+            lpi_heap_rebuild(cs)
 
 
 def forget_prop_copy(cs: CpuState) -> None:
@@ -87,6 +107,7 @@ class Redistributor:
         cs.level = 0
         cs.lpi_pending = set()
         cs.lpi_cfg = {}
+        cs.lpi_heap = []
         cs.hpplpi_irq, cs.hpplpi_prio = INTID_SPURIOUS, 0xFF
         forget_prop_copy(cs)
 
@@ -162,16 +183,17 @@ class Redistributor:
 
     @staticmethod
     def lpi_recompute(cs: CpuState) -> None:
-        """Highest-priority enabled pending LPI from the set (lowest INTID on a tie)."""
-        best_prio, best_irq = 0xFF, INTID_SPURIOUS
-        cfg = cs.lpi_cfg
-        for irq in cs.lpi_pending:
-            c = cfg[irq]
-            if c & LPI_CFG_ENABLE:
-                p = c & LPI_PRIORITY_MASK
-                if p < best_prio or (p == best_prio and irq < best_irq):
-                    best_prio, best_irq = p, irq
-        cs.hpplpi_prio, cs.hpplpi_irq = best_prio, best_irq
+        """Highest-priority enabled pending LPI (lowest INTID on a tie): the
+        heap's top once the entries that no longer match lpi_cfg are dropped."""
+        heap, cfg = cs.lpi_heap, cs.lpi_cfg
+        while heap:
+            p, irq = heap[0]
+            c = cfg.get(irq)
+            if c is not None and c & LPI_CFG_ENABLE and c & LPI_PRIORITY_MASK == p:
+                cs.hpplpi_prio, cs.hpplpi_irq = p, irq
+                return
+            heapq.heappop(heap)
+        cs.hpplpi_prio, cs.hpplpi_irq = 0xFF, INTID_SPURIOUS
 
     def lpi_set_pending(self, cs: CpuState, irq: int, level: bool) -> None:
         """Make one LPI pending / not pending (QEMU gicv3_redist_lpi_pending);
@@ -183,6 +205,7 @@ class Redistributor:
             cs.lpi_pending.add(irq)
             cs.lpi_cfg[irq] = c
             cs.lpi_fresh.add(irq)
+            lpi_heap_push(cs, irq, c)
             p = c & LPI_PRIORITY_MASK
             if c & LPI_CFG_ENABLE and (p < cs.hpplpi_prio
                                        or (p == cs.hpplpi_prio and irq < cs.hpplpi_irq)):
@@ -222,6 +245,7 @@ class Redistributor:
         cs.lpi_pending = pending
         cs.lpi_cfg = {irq: self._lpi_read_cfg(cs, irq) for irq in sorted(pending)}
         forget_prop_copy(cs)
+        lpi_heap_rebuild(cs)
         self.lpi_recompute(cs)
 
     def lpi_inv(self, cs: CpuState, irq: int | None, memo: dict | None = None) -> None:
@@ -290,22 +314,11 @@ class Redistributor:
 
     @staticmethod
     def _lpi_reconsider(cs: CpuState, changed: list[int]) -> None:
-        """Update the highest pending LPI after `changed` LPIs' config bytes
-        changed; a full rescan only when the current highest one got worse."""
-        rescan = False
+        """The highest pending LPI after `changed` LPIs' config bytes changed:
+        each goes on the heap with its new priority (the old entry is stale)."""
         for irq in changed:
-            c = cs.lpi_cfg[irq]
-            p = c & LPI_PRIORITY_MASK
-            if irq == cs.hpplpi_irq:
-                if not c & LPI_CFG_ENABLE or p > cs.hpplpi_prio:
-                    rescan = True
-                else:
-                    cs.hpplpi_prio = p
-            elif c & LPI_CFG_ENABLE and (p < cs.hpplpi_prio
-                                         or (p == cs.hpplpi_prio and irq < cs.hpplpi_irq)):
-                cs.hpplpi_prio, cs.hpplpi_irq = p, irq
-        if rescan:
-            Redistributor.lpi_recompute(cs)
+            lpi_heap_push(cs, irq, cs.lpi_cfg[irq])
+        Redistributor.lpi_recompute(cs)
 
     def lpi_move(self, src: CpuState, dst: CpuState, irq: int | None) -> None:
         """MOVI (one LPI) / MOVALL (irq None): pending state moves from one
@@ -400,6 +413,7 @@ def _put_lpis(cs: CpuState, pairs: list[list[int]]) -> None:
     cs.lpi_pending = {i for i, _ in pairs}
     cs.lpi_cfg = {i: c for i, c in pairs}
     forget_prop_copy(cs)
+    lpi_heap_rebuild(cs)
 
 
 def check_lpis(pairs: list[list[int]], where: str) -> None:
