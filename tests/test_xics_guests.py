@@ -78,7 +78,7 @@ def test_xics_lsi_level_flow():
     elf = str(toolchain.build_guest("ppc64", "xics_lsi"))
     mb = symbol_address(elf, MAILBOX)
     m = create_machine("pseries", kernel=elf, smp=1)
-    xics = m.board.intc.xics
+    xics = m.board.active.xics
 
     def word(i: int) -> int:
         return m.ram.read_int(mb + 4 * i, 4, "big")
