@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Callable
 from ..boards.spapr_hcall import (H_FUNCTION, H_HARDWARE, H_P2, H_P3, H_P4, H_P5, H_PARAMETER,
                                   H_SUCCESS, Hcall, HcallResult)
 from ..boards.spapr_irq import PHANDLE_INTC, SPAPR_NR_XIRQS, SPAPR_XIRQ_BASE
+from ..boards.spapr_rtas import RtasHandler
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node, u64s
 from ..state import fields_of, section
 from .xive import (EAS_END_BLOCK_MASK, EAS_END_BLOCK_SHIFT, EAS_END_DATA_MASK,
                    EAS_END_INDEX_MASK, EAS_END_INDEX_SHIFT, EAS_MASKED, EAS_VALID,
                    END_W0_ENQUEUE, END_W0_QSIZE_MASK, END_W0_QSIZE_SHIFT, END_W0_UCOND_NOTIFY,
-                   END_W0_VALID, END_W1_GENERATION, END_W1_PAGE_OFF_MASK, END_W2_OP_DESC_HI_MASK,
+                   END_W0_VALID, END_W1_GENERATION, END_W2_OP_DESC_HI_MASK,
                    END_W6_NVT_INDEX_MASK, END_W7_F0_PRIORITY_SHIFT, ESB_PAGE_SHIFT, ESB_SHIFT,
                    NVT_BASE, TM_SHIFT, TM_OS_PAGE, TM_USER_PAGE, Xive)
 
@@ -157,7 +158,7 @@ class SpaprXive:
         """The one gate of every H_INT_* (QEMU: ov5_cas has OV5_XIVE_EXPLOIT)."""
         return self.active and self.exploitation()
 
-    def rtas_calls(self) -> list:
+    def rtas_calls(self) -> list[tuple[str, RtasHandler]]:
         return []                    # XIVE has no RTAS calls
 
     def activate(self) -> None:
