@@ -9,12 +9,13 @@ from typing import Callable
 
 from ..boards.spapr_hcall import (H_GET_TERM_CHAR, H_PARAMETER, H_PUT_TERM_CHAR, H_SUCCESS, Hcall,
                                   HcallResult)
+from ..boards.spapr_irq import SPAPR_IRQ_VIO
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node
 from ..state import fields_of, section
 
 VTY_REG = 0x71000000          # QEMU's first VIO device address (spapr_vio.c)
-VTY_IRQ = 0x1100              # its interrupt source (SPAPR_IRQ_VIO)
+VTY_IRQ = SPAPR_IRQ_VIO       # its interrupt source, the first of the VIO range
 MAX_CHARS = 16
 
 
