@@ -111,7 +111,7 @@ class PseriesBoard(Board):
 
     def _register_firmware_services(self) -> None:
         """Fill the hcall and RTAS tables (every hcall is registered once)."""
-        machine_rtas = MachineRtas(self.machine, self.vty, self.guest_reset)
+        machine_rtas = MachineRtas(self.machine, self.vty.put_chars, self.guest_reset)
         self.hcalls.register_all(self.vty.hcalls())
         self.hcalls.register_all(CpuHcalls(self.machine).hcalls())
         self.hcalls.register(KVMPPC_H_RTAS, "KVMPPC_H_RTAS", self.rtas.h_rtas)

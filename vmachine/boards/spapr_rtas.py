@@ -19,7 +19,6 @@ from ..fdt import Node
 from .spapr_hcall import H_PARAMETER, H_SUCCESS, HcallResult, ResetGuard, cpu_by_id
 
 if TYPE_CHECKING:
-    from ..devices.spapr_vty import SpaprVty
     from ..machine import Machine
 
 RTAS_TOKEN_BASE = 0x2000
@@ -143,9 +142,10 @@ class MachineRtas:
     """The RTAS calls of the machine itself (QEMU spapr_rtas.c): the console,
     the time of day on the virtual clock, power-off/reboot, CPU start/stop."""
 
-    def __init__(self, machine: "Machine", vty: "SpaprVty", guest_reset: Callable[[], None]):
+    def __init__(self, machine: "Machine", console_put: Callable[[bytes], None],
+                 guest_reset: Callable[[], None]):
         self.machine = machine
-        self.vty = vty
+        self.console_put = console_put          # the vty's put_chars
         self.guest_reset = guest_reset
 
     def calls(self) -> list[tuple[str, RtasHandler]]:
@@ -162,7 +162,7 @@ class MachineRtas:
         call.ret(0, RTAS_OUT_PARAM_ERROR)
 
     def display_character(self, call: RtasCall) -> None:
-        self.vty.put_chars(bytes([call.arg(0) & 0xFF]))
+        self.console_put(bytes([call.arg(0) & 0xFF]))
         call.ret(0, RTAS_OUT_SUCCESS)
 
     def get_time_of_day(self, call: RtasCall) -> None:
