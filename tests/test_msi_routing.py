@@ -228,7 +228,7 @@ def test_resample_asserts_until_ack_then_calls_back(virt_its):
 # ---- pseries -------------------------------------------------------------------------------------
 def test_pseries_xics_msi_and_irqchip_routes():
     m = create_machine("pseries", smp=1)
-    xics = m.board.intc.xics
+    xics = m.board.active.xics
     word = 0 | 5 << 32                                 # server 0, priority 5
     xics.set_sources(0x1100, [word])                   # vty: MSI
     xics.set_sources(0x1200, [word | 1 << 40])         # PCI INTA: LSI
@@ -241,9 +241,9 @@ def test_pseries_xics_msi_and_irqchip_routes():
     rt.drain()
     assert not fd.errors and xics.get_icp_state(0).xirr & 0xFF_FFFF == 0x1100
     rt.irq_line(4, 1)
-    assert 0x1200 in m.board.lines_high
+    assert 0x1200 in m.board.irq.lines_high
     rt.irq_line(4, 0)
-    assert 0x1200 not in m.board.lines_high
+    assert 0x1200 not in m.board.irq.lines_high
     rt.set_routing([MsiRoute(3, 0, 0x5000)])           # no such source: XICS's error
     with pytest.raises(DeviceError, match="ENOENT"):
         rt.signal(3)

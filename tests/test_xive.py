@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vmachine import create_machine
+from vmachine.boards.spapr_cas import OptionVector
 from vmachine.errors import ConfigError, DeviceError
 from vmachine.intc.xive import (ALL_ONES, PQ_OFF, PQ_PENDING, PQ_QUEUED, PQ_RESET, EndState,
                                 OsRing, SourceState, Xive, ipb_to_pipr, priority_to_ipb)
@@ -14,7 +15,7 @@ from vmachine.intc.xive_spapr import (H_FUNCTION, H_HARDWARE, H_INT_ESB, H_INT_G
                                       H_INT_SET_OS_REPORTING_LINE, H_INT_SET_QUEUE_CONFIG,
                                       H_INT_SET_SOURCE_CONFIG, H_INT_SYNC, H_P2, H_P3, H_P4, H_P5,
                                       H_PARAMETER, H_SUCCESS, SPAPR_XIVE_TM_BASE,
-                                      SPAPR_XIVE_VC_BASE, SpaprXive)
+                                      SPAPR_XIVE_VC_BASE)
 
 ALL_HCALLS = (H_INT_GET_SOURCE_INFO, H_INT_SET_SOURCE_CONFIG, H_INT_GET_SOURCE_CONFIG,
               H_INT_GET_QUEUE_INFO, H_INT_SET_QUEUE_CONFIG, H_INT_GET_QUEUE_CONFIG,
@@ -29,18 +30,8 @@ QPAGE = 0x0100_0000            # a 64K-aligned page in guest RAM
 def machine(smp=2):
     """A pseries machine with XIVE selected, as after CAS chose 0x40."""
     m = create_machine("pseries", smp=smp)
-    b = m.board
-    x = getattr(b, "xive", None) or SpaprXive(b)
-    if hasattr(b, "ov5_cas"):
-        from vmachine.boards.spapr_cas import OptionVector
-        b.ov5_cas = OptionVector(bytes(22) + b"\x40")
-    if getattr(b, "intc", None) is not None and b.intc is not x:
-        b.intc.deactivate()
-    x.reset()
-    x.activate()
-    if hasattr(b, "intc"):
-        b.intc = x
-    return m, x
+    m.board.cas.apply(OptionVector(bytes(22) + b"\x40"))    # the board's CAS switch
+    return m, m.board.active
 
 
 def hcall(m, nr, *args, cpu=0):
@@ -466,7 +457,7 @@ def test_fdt_node(mx):
     from vmachine.fdt import Node, cells, u64s
     m, x = mx
     root = Node("")
-    x.fdt_node(root)
+    x.dt(root)
     n = root.find("interrupt-controller@60302031b0000")
     assert n is not None
     assert list(n.props) == ["device_type", "reg", "compatible", "ibm,xive-eq-sizes",

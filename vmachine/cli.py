@@ -171,7 +171,7 @@ def _arch_of(machine: str) -> str:
 
 
 def build_machine(o: Options, console=None, trace_echo=None):
-    from .boards import create_board
+    from .boards.registry import create_board
     from .boards.base import parse_size
     machine = o.machine
     kernel = o.kernel

@@ -60,9 +60,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..errors import DeviceError
+
+if TYPE_CHECKING:
+    from ..machine import Machine
 
 MAX_ROUTES = 4096                    # KVM_MAX_IRQ_ROUTES
 MASK32 = 0xFFFF_FFFF
@@ -89,83 +92,46 @@ def _u(v, mask: int, what: str) -> int:
     return v
 
 
-class _Virt:
-    kind = "virt"
+class IrqChipHost(Protocol):
+    """What a board offers the host for interrupt routing (KVM's irqchip and
+    MSI ioctls); both boards implement it, GsiRouting uses nothing else.
 
-    def __init__(self, board):
-        from .gicv3 import NUM_SPI
-        self.gic, self.its, self.num_spi = board.gic, getattr(board, "its", None), NUM_SPI
+    virt: pins are SPIs - 32 into the GICv3, MSIs go through the ITS and
+    translate to (LPI INTID, vCPU), injected straight into the redistributor.
+    pseries: pins and MSI data are sPAPR interrupt numbers of the active
+    controller (QEMU spapr_msi_write), the translation is the identity."""
 
-    def check_pin(self, pin: int) -> None:
-        if not 0 <= pin < self.num_spi:
-            raise DeviceError("EINVAL", f"GSI routing: SPI pin {pin} out of range (0..{self.num_spi - 1})")
+    irqchip_pins: range              # the valid irqchip route pins
+    irqchip_pin_kind: str            # what a pin is, for error messages ("SPI", "source")
 
-    def pin(self, pin: int, level: int) -> None:
-        self.gic.irq_line(pin, level)
+    def irqchip_set_pin(self, pin: int, level: int) -> None:
+        """KVM_IRQ_LINE on an irqchip pin."""
 
-    def _its(self):
-        if self.its is None:
-            raise DeviceError("ENODEV", "GSI routing: this virt machine has no ITS")
-        return self.its
+    def signal_msi(self, address: int, data: int, device_id: int) -> None:
+        """KVM_SIGNAL_MSI (with KVM_MSI_VALID_DEVID)."""
 
-    def msi(self, r: MsiRoute) -> None:
-        self._its().signal_msi(r.address, r.data, r.device_id)
+    def translate_msi(self, address: int, data: int, device_id: int) -> tuple[int, int]:
+        """Side-effect-free MSI translation: (interrupt, vCPU or -1)."""
 
-    def translate(self, r: MsiRoute) -> tuple[int, int]:
-        return self._its().translate_msi(r.address, r.data, r.device_id)
+    def inject_translated(self, irq: int, vcpu: int) -> None:
+        """Deliver a translate_msi result directly (no lookup)."""
 
-    def inject(self, intid: int, vcpu: int) -> None:
-        self.gic.lpi_process(vcpu, intid, True)      # the direct-LPI entry point
-
-    def generation(self) -> int | None:
-        """The ITS mapping generation (None: always re-check)."""
-        return getattr(self.its, "mapping_generation", None)
-
-
-class _Pseries:
-    kind = "pseries"
-
-    def __init__(self, board):
-        self.board = board
-
-    def check_pin(self, pin: int) -> None:
-        pass                                        # a missing source is ENOENT at delivery
-
-    def pin(self, pin: int, level: int) -> None:
-        self.board.set_irq(pin, level)
-
-    def msi(self, r: MsiRoute) -> None:
-        self.board.set_irq(r.data, 1)
-
-    def translate(self, r: MsiRoute) -> tuple[int, int]:
-        return r.data, -1                           # the source number; no vCPU binding
-
-    def inject(self, intid: int, vcpu: int) -> None:
-        self.board.set_irq(intid, 1)
-
-    def generation(self) -> int | None:
-        return 0                                    # a source number never remaps
+    def msi_mapping_generation(self) -> int | None:
+        """Bumped whenever a translation may change (None: always re-check)."""
 
 
 class GsiRouting:
-    """The GSI routing table of one machine (or board) and its irqfds."""
+    """The GSI routing table of one machine and its irqfds, over the board's
+    `IrqChipHost` interface."""
 
-    def __init__(self, machine_or_board):
-        board = getattr(machine_or_board, "board", None) or machine_or_board
-        self.machine = machine_or_board if board is not machine_or_board else getattr(board, "machine", None)
-        if getattr(board, "gic", None) is not None:
-            self.backend = _Virt(board)
-        elif callable(getattr(board, "set_irq", None)):
-            self.backend = _Pseries(board)
-        else:
-            raise DeviceError("ENODEV", f"GSI routing: no interrupt controller on {board!r}")
+    def __init__(self, machine: "Machine"):
+        self.machine = machine
+        self.host: IrqChipHost = machine.board      # type: ignore[assignment]
         self._table: dict[int, IrqchipRoute | MsiRoute] = {}
         self._lock = threading.Lock()
         self._queue: deque = deque()
-        self._hooked = False
-        if self.machine is not None and hasattr(self.machine, "round_hooks"):
-            self.machine.round_hooks.append(self.drain)
-            self._hooked = True
+        self.machine.round_hooks.append(self.drain)
+        self._hooked = True
 
     def close(self) -> None:
         """Stop draining at round boundaries (queued work is dropped)."""
@@ -186,13 +152,25 @@ class GsiRouting:
                 raise DeviceError("EINVAL", f"GSI routing: GSI {gsi} has more than one entry "
                                             f"(one irqchip per machine)")
             if isinstance(e, IrqchipRoute):
-                self.backend.check_pin(_u(e.pin, MASK32, "pin"))
+                self._check_pin(_u(e.pin, MASK32, "pin"))
             else:
                 _u(e.address, MASK64, "MSI address")
                 _u(e.data, MASK32, "MSI data")
                 _u(e.device_id, MASK32, "MSI DeviceID")
             table[gsi] = e
         self._table = table                            # atomic swap
+
+    def _check_pin(self, pin: int) -> None:
+        pins = self.host.irqchip_pins
+        if pin not in pins:
+            raise DeviceError("EINVAL", f"GSI routing: {self.host.irqchip_pin_kind} pin {pin} out of "
+                                        f"range ({pins.start}..{pins.stop - 1})")
+
+    def _msi(self, r: MsiRoute) -> None:
+        self.host.signal_msi(r.address, r.data, r.device_id)
+
+    def _translate(self, r: MsiRoute) -> tuple[int, int]:
+        return self.host.translate_msi(r.address, r.data, r.device_id)
 
     def routes(self) -> list:
         return [self._table[g] for g in sorted(self._table)]
@@ -208,20 +186,20 @@ class GsiRouting:
         """KVM_IRQ_LINE through the routing table."""
         r = self.route(gsi)
         if isinstance(r, IrqchipRoute):
-            self.backend.pin(r.pin, int(bool(level)))
+            self.host.irqchip_set_pin(r.pin, int(bool(level)))
         elif level:
-            self.backend.msi(r)
+            self._msi(r)
 
     def signal(self, gsi: int) -> None:
         """One MSI through the MSI route of `gsi`."""
         r = self.route(gsi)
         if not isinstance(r, MsiRoute):
             raise DeviceError("EINVAL", f"GSI routing: GSI {gsi} is an irqchip route, not an MSI")
-        self.backend.msi(r)
+        self._msi(r)
 
     def signal_msi(self, address: int, data: int, device_id: int = 0) -> None:
         """KVM_SIGNAL_MSI without a route."""
-        self.backend.msi(MsiRoute(0, _u(address, MASK64, "MSI address"), _u(data, MASK32, "MSI data"),
+        self._msi(MsiRoute(0, _u(address, MASK64, "MSI address"), _u(data, MASK32, "MSI data"),
                                   _u(device_id, MASK32, "MSI DeviceID")))
 
     # ---- irqfds -------------------------------------------------------------------------------
@@ -257,9 +235,7 @@ class GsiRouting:
         return len(work)
 
     def _trace(self, what: str, **k) -> None:
-        m = self.machine
-        if m is not None and hasattr(m, "trace"):
-            m.trace.log(-1, "irq", what, **k)
+        self.machine.trace.log(-1, "irq", what, **k)
 
 
 class IrqFd:
@@ -290,9 +266,9 @@ class IrqFd:
         r = self.routing.route(self.gsi)
         if not isinstance(r, MsiRoute):
             raise DeviceError("EINVAL", f"irqfd: translate-once on GSI {self.gsi}, which is not an MSI route")
-        self._target = self.routing.backend.translate(r)
+        self._target = self.routing._translate(r)
         self._route = r
-        self._generation: int | None = self.routing.backend.generation()
+        self._generation: int | None = self.routing.host.msi_mapping_generation()
         return self._target
 
     @property
@@ -327,25 +303,25 @@ class IrqFd:
         r = rt.route(self.gsi)
         if isinstance(r, IrqchipRoute):
             if self.resample:
-                rt.backend.pin(r.pin, 1)
+                rt.host.irqchip_set_pin(r.pin, 1)
                 self.asserted = True
             else:
-                rt.backend.pin(r.pin, 1)
-                rt.backend.pin(r.pin, 0)
+                rt.host.irqchip_set_pin(r.pin, 1)
+                rt.host.irqchip_set_pin(r.pin, 0)
         else:
-            rt.backend.msi(r)
+            rt._msi(r)
 
     def _fire_translated(self) -> None:
         rt = self.routing
         r = rt.route(self.gsi)
         if r is not self._route:                        # new routing table: KVM irqfd_update
             self.rebind()
-        gen = rt.backend.generation()
+        gen = rt.host.msi_mapping_generation()
         if gen is not None and gen == self._generation:
-            rt.backend.inject(*self._target)            # nothing remapped since: no lookup
+            rt.host.inject_translated(*self._target)            # nothing remapped since: no lookup
             return
         try:
-            now = rt.backend.translate(r)
+            now = rt._translate(r)
         except DeviceError as e:
             raise DeviceError(e.errno_name, f"irqfd GSI {self.gsi}: pre-translated MSI "
                                             f"{self._target} no longer mapped ({e}); rebind() to "
@@ -354,12 +330,12 @@ class IrqFd:
             raise DeviceError("ESTALE", f"irqfd GSI {self.gsi}: MSI was remapped from "
                                         f"(INTID, vCPU) {self._target} to {now}; rebind() to follow")
         self._generation = gen
-        rt.backend.inject(*self._target)
+        rt.host.inject_translated(*self._target)
 
     def _ack_now(self, callback: bool = True) -> None:
         r = self.routing.route(self.gsi)
         if isinstance(r, IrqchipRoute):
-            self.routing.backend.pin(r.pin, 0)
+            self.routing.host.irqchip_set_pin(r.pin, 0)
         self.asserted = False
         if callback and self.on_resample is not None:
             self.on_resample()
