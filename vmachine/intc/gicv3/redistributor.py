@@ -30,7 +30,7 @@ from .irqregs import (IrqFrame, bitmap_registers, config_register, priority_regi
                       reset_irq_state, set_line)
 
 if TYPE_CHECKING:
-    from .device import GicV3
+    from .common import GicCore
 
 
 class Redistributor:
@@ -39,7 +39,7 @@ class Redistributor:
 
     __slots__ = ("gic", "guest_error", "bank")
 
-    def __init__(self, gic: "GicV3"):
+    def __init__(self, gic: "GicCore"):
         self.gic = gic
         self.guest_error = gic.guest_error
         self.bank = RegisterBank("GICv3 GICR", GICR_REGS, gic.guest_error)
