@@ -415,7 +415,8 @@ def test_hostile_icp_server(server):
     None, (0xFF << 24, 0xFF, 0xFF), 0,
     IcpState(1 << 32, 0xFF, 0xFF), IcpState(-1, 0xFF, 0xFF), IcpState(True, 0xFF, 0xFF),
     IcpState(1.0, 0xFF, 0xFF), IcpState(None, 0xFF, 0xFF),
-    IcpState(0xFF << 24, 0x100, 0xFF), IcpState(0xFF << 24, -1, 0xFF), IcpState(0xFF << 24, True, 0xFF),
+    IcpState(0xFF << 24, 0x100, 0xFF), IcpState(0xFF << 24, -1, 0xFF),
+    IcpState(0xFF << 24, True, 0xFF),
     IcpState(0xFF << 24, 0xFF, 0x1FF), IcpState(0xFF << 24, 0xFF, 0.5),
     IcpState(0xFF00_4321, 0xFF, 5),                      # XISR names no source
     IcpState(0xFF00_0001, 0xFF, 5),                      # a reserved number
@@ -438,7 +439,8 @@ def test_hostile_add_icp(server, output):
 
 
 @pytest.mark.parametrize("args", [(nr,) for nr in BAD_NUMBERS]
-                         + [(0x2000, f) for f in BAD_FLAGS] + [(0x2000, False, f) for f in BAD_FLAGS])
+                         + [(0x2000, f) for f in BAD_FLAGS]
+                         + [(0x2000, False, f) for f in BAD_FLAGS])
 def test_hostile_create_source(args):
     x, lines = _busy_fabric()
     _refused(x, lines, lambda: x.create_source(*args), "EINVAL")
@@ -451,8 +453,9 @@ def test_hostile_create_range(first, count):
     _refused(x, lines, lambda: x.create_range(first, count), "EINVAL")
 
 
-@pytest.mark.parametrize("args", [(0x4444, 0, 5, 5), (2, 0, 5, 5), (True, 0, 5, 5), (0x1010, -1, 5, 5),
-                                  (0x1010, 1 << 32, 5, 5), (0x1010, True, 5, 5), (0x1010, 0, 0x100, 5),
+@pytest.mark.parametrize("args", [(0x4444, 0, 5, 5), (2, 0, 5, 5), (True, 0, 5, 5),
+                                  (0x1010, -1, 5, 5), (0x1010, 1 << 32, 5, 5),
+                                  (0x1010, True, 5, 5), (0x1010, 0, 0x100, 5),
                                   (0x1010, 0, 5, -1), (0x1010, 0, 5.0, 5), (0x1010, 0, None, 5)])
 def test_hostile_write_read_xive(args):
     x, lines = _busy_fabric()
@@ -480,7 +483,8 @@ def test_hostile_constructor_and_queries():
 def test_valid_host_calls_still_accepted_at_their_limits():
     x, lines = fabric(1)
     x.add_icp(0xFFFF_FFFF, lambda level: None)
-    x.set_sources(FIRST, [word(0xFFFF_FFFF, 0xFE), word(0, 0xFF, masked=True), word(0, 0, lsi=True)])
+    x.set_sources(FIRST, [word(0xFFFF_FFFF, 0xFE), word(0, 0xFF, masked=True),
+                          word(0, 0, lsi=True)])
     assert x.get_sources(FIRST, 3) == [word(0xFFFF_FFFF, 0xFE), word(0, 0xFF, masked=True),
                                        word(0, 0, lsi=True)]
     x.set_sources((1 << 20) - 1, (word(0, 5),))
@@ -510,7 +514,8 @@ def test_guest_calls_never_raise_after_accepted_host_state():
         sx.activate()
     x.set_sources(0x1000, [word(0xFFFF_FFFF, 0), word(1, 0xFE, lsi=True, pending=True),
                            word(7, 0xFF, masked=True, pending=True), word(0, 1, pending=True)])
-    x.set_sources((1 << 20) - 2, [word(1, 3, pending=True), word(0xFFFF_FFFF, 0xFF, True, True, True)])
+    x.set_sources((1 << 20) - 2, [word(1, 3, pending=True),
+                                  word(0xFFFF_FFFF, 0xFF, True, True, True)])
     x.set_icp_state(0, IcpState(0x0000_1003, 0, 1))
     x.set_icp_state(1, IcpState(0x0100_0002, 0, 0))
     x.resend_all()

@@ -710,7 +710,8 @@ def test_set_irq_on_a_free_lisn_is_enoent():
     SourceState(-1, False, False, EAS_V), SourceState(4, False, False, EAS_V),
     SourceState(True, False, False, EAS_V), SourceState(1.0, False, False, EAS_V),
     SourceState(None, False, False, EAS_V),
-    SourceState(0, 2, False, EAS_V), SourceState(0, None, False, EAS_V), SourceState(0, "no", False, EAS_V),
+    SourceState(0, 2, False, EAS_V), SourceState(0, None, False, EAS_V),
+    SourceState(0, "no", False, EAS_V),
     SourceState(0, True, 0.5, EAS_V), SourceState(0, True, None, EAS_V),
     SourceState(0, False, True, EAS_V | EAS_M),                      # an asserted MSI
     SourceState(0, False, False, -1), SourceState(0, False, False, 1 << 64),
@@ -787,8 +788,8 @@ def test_hostile_set_end(state):
 def test_set_end_accepts_architected_ends():
     x, lines = busy_model()
     for end in (GOOD_END, Xive.make_end(1, 7), Xive.make_end(1, 0xFF), EndState((0,) * 8),
-                EndState(GOOD_END.words[:6] + (GOOD_END.words[6] | 1 << 23, 0xFFFF_FFFF)),   # format 1
-                EndState((0xFF0F_80FF & ~(1 << 30), 0xF07F_FFFF & ~0x3F_FFFF, 0xFFFF_FFFF & 0xF000_0000,
+                EndState(GOOD_END.words[:6] + (GOOD_END.words[6] | 1 << 23, 0xFFFF_FFFF)),  # fmt 1
+                EndState((0xFF0F_80FF & ~(1 << 30), 0xF07F_FFFF & ~0x3F_FFFF, 0xF000_0000,
                           0, 0x0FFF_FFFF, 0x7FFF_FFFF, 0x00FF_FFFF, 0xC007_0000))):
         x.set_end(11, end)
         assert x.get_end(11) == EndState(tuple(end.words))
@@ -916,4 +917,5 @@ def test_xive_guest_calls_never_raise_after_accepted_host_state():
             for off in (0x10, 0x11, 0x12, 0x18, 0x30, 0x38, 0x810, 0x812, 0x818, 0x828, 0x830):
                 for size in (1, 2, 4, 8):
                     x.tima_device.mmio_read(cpu, (page << 16) + off, size)
-                    x.tima_device.mmio_write(cpu, (page << 16) + off, size, MASK64 >> (64 - 8 * size))
+                    x.tima_device.mmio_write(cpu, (page << 16) + off, size,
+                                             MASK64 >> (64 - 8 * size))

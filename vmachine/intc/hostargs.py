@@ -23,7 +23,8 @@ def host_index(value, what: str) -> int:
     try:
         return operator.index(value)
     except TypeError:
-        raise DeviceError("EINVAL", f"{what} must be an integer, not {type(value).__name__}") from None
+        raise DeviceError("EINVAL",
+                          f"{what} must be an integer, not {type(value).__name__}") from None
 
 
 def host_int(value, what: str, lo: int, hi: int) -> int:
