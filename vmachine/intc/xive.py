@@ -285,7 +285,152 @@ class Tctx:
         self.regs[ring + TM_WORD2:ring + TM_WORD2 + 4] = (value & 0xFFFF_FFFF).to_bytes(4, "big")
 
 
-class Xive:
+class XiveHostInterface:
+    """The host side of the device, as KVM's XIVE device offers it to QEMU
+    (get/set of sources, ENDs and thread contexts for migration and tests).
+    Every setter validates everything first and changes nothing when it
+    refuses (DeviceError), so that no accepted state can make a later guest
+    operation fail. Mixed into Xive, whose tables it reads and writes."""
+
+    status: bytearray
+    lsi: bytearray
+    eat: array
+    endt: array
+    nr_ends: int
+    tctxs: dict[int, "Tctx"]
+
+    def _check_lisn(self, lisn: int) -> int:           # Xive's
+        raise NotImplementedError
+
+    def _set_line(self, t: "Tctx", level: bool) -> None:   # Xive's
+        raise NotImplementedError
+
+    def get_source(self, lisn: int) -> SourceState:
+        lisn = self._check_lisn(lisn)
+        s = self.status[lisn]
+        return SourceState(s & 3, bool(self.lsi[lisn]), bool(s & STATUS_ASSERTED), self.eat[lisn])
+
+    def set_source(self, lisn: int, state: SourceState) -> None:
+        """Restore a source (no event is generated). Refused (EINVAL, nothing
+        changed): PQ past 2 bits, reserved EAS bits, a valid EAS naming an END
+        this machine lacks (masked or not: H_INT_GET_SOURCE_CONFIG reads it),
+        an asserted MSI, an invalid EAS for a claimed LISN (no source is ever
+        freed)."""
+        lisn = self._check_lisn(lisn)
+        host_record(state, SourceState, f"XIVE LISN {lisn:#x} state")
+        pq = host_int(state.pq, f"XIVE LISN {lisn:#x} PQ", 0, 3)
+        lsi = host_flag(state.lsi, f"XIVE LISN {lisn:#x} lsi")
+        asserted = host_flag(state.asserted, f"XIVE LISN {lisn:#x} asserted")
+        eas = host_int(state.eas, f"XIVE LISN {lisn:#x} EAS", 0, ALL_ONES)
+        if eas & ~EAS_DEFINED:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: reserved EAS bits in {eas:#x}")
+        problem = self._eas_problem(eas)
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
+        if asserted and not lsi:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: an MSI cannot be asserted")
+        if self.eat[lisn] & EAS_VALID and not eas & EAS_VALID:
+            # As KVM's XIVE device: a source, once there, cannot be removed (the
+            # board's lines into it would raise ENOENT).
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x} is claimed: its EAS must stay valid")
+        self.status[lisn] = pq | (STATUS_ASSERTED if asserted else 0)
+        self.lsi[lisn] = 1 if lsi else 0
+        self.eat[lisn] = eas
+
+    def _eas_problem(self, eas: int) -> str | None:
+        """Why an EAS word cannot be used here: a valid EAS, masked or not,
+        must name an END of this machine in block 0 (sPAPR has one XIVE
+        block), since routing and H_INT_GET_SOURCE_CONFIG both read it."""
+        if not eas & EAS_VALID:
+            return None
+        idx = (eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
+        if idx >= self.nr_ends:
+            return f"END {idx:#x} out of range"
+        blk = (eas >> EAS_END_BLOCK_SHIFT) & EAS_END_BLOCK_MASK
+        if blk:
+            return f"END block {blk} (only block 0 exists)"
+        return None
+
+    def _check_end(self, idx: int) -> int:
+        if type(idx) is not int:
+            idx = host_index(idx, "XIVE END")
+        if not 0 <= idx < self.nr_ends:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x} out of range (0..{self.nr_ends - 1:#x})")
+        return idx * 8
+
+    def get_end(self, idx: int) -> EndState:
+        b = self._check_end(idx)
+        return EndState(tuple(self.endt[b:b + 8]))
+
+    def set_end(self, idx: int, state: EndState) -> None:
+        """Restore an END. Refused (EINVAL, nothing changed): anything but
+        eight 32-bit words, reserved bits, a format-0 priority other than
+        0..7 or 0xff, a queue that cannot be used (size, alignment, index)."""
+        b = self._check_end(idx)
+        host_record(state, EndState, f"XIVE END {idx:#x} state")
+        words = state.words
+        if not isinstance(words, (tuple, list)) or len(words) != 8:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: need eight 32-bit words")
+        words = tuple(host_int(v, f"XIVE END {idx:#x} word {k}", 0, 0xFFFF_FFFF)
+                      for k, v in enumerate(words))
+        problem = _end_problem(EndState(words))
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: {problem}")
+        self.endt[b:b + 8] = array("I", words)
+
+    @staticmethod
+    def make_end(vcpu_id: int, prio: int, qaddr: int = 0, qshift: int = 0, qindex: int = 0,
+                 generation: int = 1, always_notify: bool = True, esn: int = 0, ese: int = 1) -> EndState:
+        """An END as H_INT_SET_QUEUE_CONFIG builds it (qshift 0: no queue)."""
+        w0 = END_W0_VALID | (END_W0_UCOND_NOTIFY if always_notify else 0)
+        if qshift:
+            w0 |= END_W0_ENQUEUE | ((qshift - 12) & END_W0_QSIZE_MASK) << END_W0_QSIZE_SHIFT
+        w1 = (esn << END_W1_ESN_SHIFT) | (ese << END_W1_ESE_SHIFT) | \
+             (END_W1_GENERATION if generation else 0) | qindex
+        return EndState((w0, w1, (qaddr >> 32) & END_W2_OP_DESC_HI_MASK, qaddr & 0xFFFF_FFFF,
+                         0, 0, NVT_BASE + vcpu_id, prio << END_W7_F0_PRIORITY_SHIFT))
+
+    def _host_tctx(self, vcpu_id: int) -> Tctx:
+        vcpu_id = host_int(vcpu_id, "XIVE vCPU id", 0, MAX_VCPU_ID)
+        t = self.tctxs.get(vcpu_id)
+        if t is None:
+            raise DeviceError("ENOENT", f"no XIVE thread context for vCPU {vcpu_id}")
+        return t
+
+    def get_os_ring(self, vcpu_id: int) -> OsRing:
+        r = self._host_tctx(vcpu_id).regs
+        o = TM_QW1_OS
+        return OsRing(*r[o:o + 8], int.from_bytes(r[o + 8:o + 12], "big"))
+
+    def set_os_ring(self, vcpu_id: int, ring: OsRing) -> None:
+        """Restore the OS ring; the output follows NSR.EO. Refused (EINVAL,
+        nothing changed): a field wider than its register (bytes; word2 32
+        bits), NSR bits other than EO."""
+        t = self._host_tctx(vcpu_id)
+        host_record(ring, OsRing, f"XIVE vCPU {vcpu_id} OS ring")
+        vals = [host_int(getattr(ring, f), f"XIVE vCPU {vcpu_id} OS ring {f}", 0, 0xFF)
+                for f in ("nsr", "cppr", "ipb", "lsmfb", "ack_cnt", "inc", "age", "pipr")]
+        word2 = host_int(ring.word2, f"XIVE vCPU {vcpu_id} OS ring word2", 0, 0xFFFF_FFFF)
+        if vals[0] & ~TM_QW1_NSR_EO:
+            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: unknown NSR bits {vals[0]:#x}")
+        t.regs[TM_QW1_OS:TM_QW1_OS + 16] = OsRing(*vals, word2).to_bytes()
+        self._set_line(t, bool(vals[0] & TM_QW1_NSR_EO))
+
+    def get_tctx_regs(self, vcpu_id: int) -> bytes:
+        return bytes(self._host_tctx(vcpu_id).regs)
+
+    def set_tctx_regs(self, vcpu_id: int, regs: bytes, line: bool | None = None) -> None:
+        """Restore all four rings (64 bytes); the OS-ring output follows
+        NSR.EO unless `line` says otherwise."""
+        t = self._host_tctx(vcpu_id)
+        regs = host_bytes(regs, f"XIVE vCPU {vcpu_id} thread context", TM_REGS_SIZE)
+        if line is not None:
+            line = host_flag(line, f"XIVE vCPU {vcpu_id} line")
+        t.regs[:] = regs
+        self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
+
+
+class Xive(XiveHostInterface):
     """The sPAPR XIVE router/presenter with its sources, EAS and END tables.
 
     `ram` is the guest RAM the event queues live in (needs contains() and
@@ -650,131 +795,6 @@ class Xive:
             bm = (mask >> (8 * (size - i - 1))) & 0xFF
             if bm and reg + i < TM_REGS_SIZE:
                 t.regs[reg + i] = (value >> (8 * (size - i - 1))) & bm
-
-    # ---- host interface ------------------------------------------------------------------------
-    def get_source(self, lisn: int) -> SourceState:
-        lisn = self._check_lisn(lisn)
-        s = self.status[lisn]
-        return SourceState(s & 3, bool(self.lsi[lisn]), bool(s & STATUS_ASSERTED), self.eat[lisn])
-
-    def set_source(self, lisn: int, state: SourceState) -> None:
-        """Restore a source (no event is generated). Refused (EINVAL, nothing
-        changed): PQ past 2 bits, reserved EAS bits, a valid EAS naming an END
-        this machine lacks (masked or not: H_INT_GET_SOURCE_CONFIG reads it),
-        an asserted MSI, an invalid EAS for a claimed LISN (no source is ever
-        freed)."""
-        lisn = self._check_lisn(lisn)
-        host_record(state, SourceState, f"XIVE LISN {lisn:#x} state")
-        pq = host_int(state.pq, f"XIVE LISN {lisn:#x} PQ", 0, 3)
-        lsi = host_flag(state.lsi, f"XIVE LISN {lisn:#x} lsi")
-        asserted = host_flag(state.asserted, f"XIVE LISN {lisn:#x} asserted")
-        eas = host_int(state.eas, f"XIVE LISN {lisn:#x} EAS", 0, ALL_ONES)
-        if eas & ~EAS_DEFINED:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: reserved EAS bits in {eas:#x}")
-        problem = self._eas_problem(eas)
-        if problem:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
-        if asserted and not lsi:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: an MSI cannot be asserted")
-        if self.eat[lisn] & EAS_VALID and not eas & EAS_VALID:
-            # As KVM's XIVE device: a source, once there, cannot be removed (the
-            # board's lines into it would raise ENOENT).
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x} is claimed: its EAS must stay valid")
-        self.status[lisn] = pq | (STATUS_ASSERTED if asserted else 0)
-        self.lsi[lisn] = 1 if lsi else 0
-        self.eat[lisn] = eas
-
-    def _eas_problem(self, eas: int) -> str | None:
-        """Why an EAS word cannot be used here: a valid EAS, masked or not,
-        must name an END of this machine in block 0 (sPAPR has one XIVE
-        block), since routing and H_INT_GET_SOURCE_CONFIG both read it."""
-        if not eas & EAS_VALID:
-            return None
-        idx = (eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
-        if idx >= self.nr_ends:
-            return f"END {idx:#x} out of range"
-        blk = (eas >> EAS_END_BLOCK_SHIFT) & EAS_END_BLOCK_MASK
-        if blk:
-            return f"END block {blk} (only block 0 exists)"
-        return None
-
-    def _check_end(self, idx: int) -> int:
-        if type(idx) is not int:
-            idx = host_index(idx, "XIVE END")
-        if not 0 <= idx < self.nr_ends:
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x} out of range (0..{self.nr_ends - 1:#x})")
-        return idx * 8
-
-    def get_end(self, idx: int) -> EndState:
-        b = self._check_end(idx)
-        return EndState(tuple(self.endt[b:b + 8]))
-
-    def set_end(self, idx: int, state: EndState) -> None:
-        """Restore an END. Refused (EINVAL, nothing changed): anything but
-        eight 32-bit words, reserved bits, a format-0 priority other than
-        0..7 or 0xff, a queue that cannot be used (size, alignment, index)."""
-        b = self._check_end(idx)
-        host_record(state, EndState, f"XIVE END {idx:#x} state")
-        words = state.words
-        if not isinstance(words, (tuple, list)) or len(words) != 8:
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: need eight 32-bit words")
-        words = tuple(host_int(v, f"XIVE END {idx:#x} word {k}", 0, 0xFFFF_FFFF)
-                      for k, v in enumerate(words))
-        problem = _end_problem(EndState(words))
-        if problem:
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: {problem}")
-        self.endt[b:b + 8] = array("I", words)
-
-    @staticmethod
-    def make_end(vcpu_id: int, prio: int, qaddr: int = 0, qshift: int = 0, qindex: int = 0,
-                 generation: int = 1, always_notify: bool = True, esn: int = 0, ese: int = 1) -> EndState:
-        """An END as H_INT_SET_QUEUE_CONFIG builds it (qshift 0: no queue)."""
-        w0 = END_W0_VALID | (END_W0_UCOND_NOTIFY if always_notify else 0)
-        if qshift:
-            w0 |= END_W0_ENQUEUE | ((qshift - 12) & END_W0_QSIZE_MASK) << END_W0_QSIZE_SHIFT
-        w1 = (esn << END_W1_ESN_SHIFT) | (ese << END_W1_ESE_SHIFT) | \
-             (END_W1_GENERATION if generation else 0) | qindex
-        return EndState((w0, w1, (qaddr >> 32) & END_W2_OP_DESC_HI_MASK, qaddr & 0xFFFF_FFFF,
-                         0, 0, NVT_BASE + vcpu_id, prio << END_W7_F0_PRIORITY_SHIFT))
-
-    def _host_tctx(self, vcpu_id: int) -> Tctx:
-        vcpu_id = host_int(vcpu_id, "XIVE vCPU id", 0, MAX_VCPU_ID)
-        t = self.tctxs.get(vcpu_id)
-        if t is None:
-            raise DeviceError("ENOENT", f"no XIVE thread context for vCPU {vcpu_id}")
-        return t
-
-    def get_os_ring(self, vcpu_id: int) -> OsRing:
-        r = self._host_tctx(vcpu_id).regs
-        o = TM_QW1_OS
-        return OsRing(*r[o:o + 8], int.from_bytes(r[o + 8:o + 12], "big"))
-
-    def set_os_ring(self, vcpu_id: int, ring: OsRing) -> None:
-        """Restore the OS ring; the output follows NSR.EO. Refused (EINVAL,
-        nothing changed): a field wider than its register (bytes; word2 32
-        bits), NSR bits other than EO."""
-        t = self._host_tctx(vcpu_id)
-        host_record(ring, OsRing, f"XIVE vCPU {vcpu_id} OS ring")
-        vals = [host_int(getattr(ring, f), f"XIVE vCPU {vcpu_id} OS ring {f}", 0, 0xFF)
-                for f in ("nsr", "cppr", "ipb", "lsmfb", "ack_cnt", "inc", "age", "pipr")]
-        word2 = host_int(ring.word2, f"XIVE vCPU {vcpu_id} OS ring word2", 0, 0xFFFF_FFFF)
-        if vals[0] & ~TM_QW1_NSR_EO:
-            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: unknown NSR bits {vals[0]:#x}")
-        t.regs[TM_QW1_OS:TM_QW1_OS + 16] = OsRing(*vals, word2).to_bytes()
-        self._set_line(t, bool(vals[0] & TM_QW1_NSR_EO))
-
-    def get_tctx_regs(self, vcpu_id: int) -> bytes:
-        return bytes(self._host_tctx(vcpu_id).regs)
-
-    def set_tctx_regs(self, vcpu_id: int, regs: bytes, line: bool | None = None) -> None:
-        """Restore all four rings (64 bytes); the OS-ring output follows
-        NSR.EO unless `line` says otherwise."""
-        t = self._host_tctx(vcpu_id)
-        regs = host_bytes(regs, f"XIVE vCPU {vcpu_id} thread context", TM_REGS_SIZE)
-        if line is not None:
-            line = host_flag(line, f"XIVE vCPU {vcpu_id} line")
-        t.regs[:] = regs
-        self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
 
     # ---- migration (declared in XIVE_STATE below) -----------------------------------------------
     def save_state(self) -> dict:
