@@ -69,7 +69,7 @@ def test_cas_xics_in_dual_mode_returns_the_new_tree():
     assert has_prop(fdt, chosen, "ibm,architecture-vec-5")
     assert not has_prop(fdt, chosen, "ibm,arch-vec-5-platform-support")
     assert fdt.path_offset("/interrupt-controller") >= 0
-    assert m.board.intc is m.board.xics
+    assert m.board.active is m.board.intcs["xics"]
 
 
 def test_logical_pvr_match_sets_cpu_version():
@@ -125,13 +125,13 @@ def test_asserted_lsi_survives_the_switch_to_xive_and_back():
     m = create_machine("pseries")
     b = m.board
     b.set_irq(0x1200, 1)                                         # a PCI INTx line held high
-    assert b.xics.xics.get_sources(0x1200, 1)[0] & (1 << 42)     # PENDING (asserted)
+    assert b.intcs["xics"].xics.get_sources(0x1200, 1)[0] & (1 << 42)     # PENDING (asserted)
     assert cas_call(m, vector(ov5_23=0x40)) == H_SUCCESS
-    assert b.intc is b.xive and b.xive.xive.get_source(0x1200).asserted
+    assert b.active is b.intcs["xive"] and b.intcs["xive"].xive.get_source(0x1200).asserted
     b.set_irq(0x1200, 0)
-    assert not b.xive.xive.get_source(0x1200).asserted
+    assert not b.intcs["xive"].xive.get_source(0x1200).asserted
     assert cas_call(m, vector(ov5_23=0x00)) == H_SUCCESS        # CAS again: back to XICS
-    assert b.intc is b.xics
+    assert b.active is b.intcs["xics"]
 
 
 def test_cas_to_xive_maps_esb_and_tima_and_back_unmaps():

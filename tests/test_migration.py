@@ -143,7 +143,7 @@ def test_bad_field_type_is_refused():
 
 
 def _xics_flow_state(m):
-    icps = m.board.intc.xics.icps.values()
+    icps = m.board.active.xics.icps.values()
     pending = any(i.xisr for i in icps)
     handling = any(i.cppr != 0xFF and not i.xisr for i in icps)   # accepted, not yet EOId
     return pending, handling
@@ -167,9 +167,9 @@ def test_xics_migration_mid_flow(name, smp):
 def _xive_flow_state(m):
     """(before CAS, after CAS, a source with Q set, a vCPU between ack and EOI)."""
     b = m.board
-    if b.intc is not b.xive:
+    if b.active is not b.intcs["xive"]:
         return True, False, False, False
-    x = b.xive.xive
+    x = b.active.xive
     q_set = any(x.get_source(l).pq & 1 for l in range(0x1000) if x.get_source(l).valid)
     acked = any(x.get_os_ring(c.index).cppr != 0xFF for c in m.cpus)
     return False, True, q_set, acked

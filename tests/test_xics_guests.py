@@ -65,7 +65,7 @@ def test_xics_differential_against_qemu(name, smp):
 def test_xics_lsi_level_flow():
     h = MailboxHarness("ppc64", "xics_lsi", MAILBOX, MB_GUEST, 1)
     m = h.m
-    xics = m.board.intc.xics
+    xics = m.board.active.xics
     word = h.word
 
     h.run_until(lambda: b"ok lsi ready" in m.console_out, "ok lsi ready")

@@ -507,7 +507,7 @@ def vm_xics_run(g: PatchedGuest, iters: int, sources: int = 0) -> tuple[float, f
     """create_machine, configure `sources` masked XICS sources from the host,
     run(). Returns (configuration s, run() s, sources_memory() bytes)."""
     m = create_machine("pseries", kernel=str(g.with_iters(iters)))
-    xics = m.board.intc.xics
+    xics = m.board.active.xics
     t = now()
     for k in range(0, sources, XICS_CHUNK):
         xics.set_sources(XICS_FIRST + k, [XICS_WORD] * min(XICS_CHUNK, sources - k))

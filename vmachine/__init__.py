@@ -7,5 +7,5 @@ __all__ = ["ConfigError", "DeviceError", "Machine", "RunResult", "VMError", "cre
 
 def create_machine(machine: str = "pseries", **options) -> Machine:
     """Build a machine: `create_machine("virt,gic-version=3", smp=4, kernel="g.elf")`."""
-    from .boards import create_board
+    from .boards.registry import create_board
     return create_board(machine, **options)

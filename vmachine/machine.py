@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .clock import VirtualClock
 from .cpu.base import CpuState, StepRecord, VCpu
@@ -20,7 +20,6 @@ from .memory import GuestRAM, MmioMap
 from .trace import Trace
 
 if TYPE_CHECKING:
-    from .boards.base import Board
     from .state import Snapshot
 
 DEFAULT_QUANTUM = 20_000
@@ -41,8 +40,22 @@ class RunResult:
 CONSOLE_LIMIT = 4 << 20      # console bytes kept in memory (the sink sees them all)
 
 
+class MachineBoard(Protocol):
+    """What the machine asks of its board (boards/base.py:Board). Declared
+    here so that the machine does not import the boards, which import it."""
+
+    name: str
+
+    def firmware_call(self, cpu: VCpu) -> None: ...
+
+    def save_state(self) -> list[dict]: ...
+
+    def load_state(self, sections: dict) -> None: ...
+
+
 class Machine:
-    """A board instance with its CPUs and devices. Build with `Machine.create`."""
+    """A board instance with its CPUs and devices. Build with
+    `vmachine.create_machine` (boards.create_board)."""
 
     def __init__(self, ram_base: int, ram_size: int, quantum: int = DEFAULT_QUANTUM,
                  console: Callable[[bytes], None] | None = None,
@@ -59,7 +72,7 @@ class Machine:
         # for tests and benchmarks).
         self.c_slot_counter = True
         self.cpus: list[VCpu] = []
-        self.board: "Board | None" = None
+        self.board: MachineBoard | None = None
         self.console_out = bytearray()          # the last console_limit bytes of output
         self.console_limit = CONSOLE_LIMIT
         self.console_dropped = 0                  # bytes no longer in console_out
@@ -77,14 +90,6 @@ class Machine:
     def _end_slot(self) -> None:
         if self._running_cpu is not None:
             self._running_cpu.request_stop()
-
-    # ---- construction -----------------------------------------------------------------
-    @classmethod
-    def create(cls, machine: str = "pseries", **options) -> "Machine":
-        """Build a board by QEMU machine name ("pseries", "virt", with props
-        like "virt,gic-version=3"); options as `boards.BoardConfig`."""
-        from .boards import create_board
-        return create_board(machine, **options)
 
     # ---- services the CPUs and devices use -----------------------------------------------
     def firmware_call(self, cpu: VCpu) -> None:

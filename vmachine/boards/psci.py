@@ -9,14 +9,24 @@ None when the caller does not return (CPU_OFF, SYSTEM_OFF, SYSTEM_RESET).
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from ..cpu.base import CpuState
 from ..regs import CallTable
 
 if TYPE_CHECKING:
     from ..cpu.aarch64 import Aarch64Cpu
-    from .virt import VirtBoard
+    from ..machine import Machine
+
+
+class VirtBoard(Protocol):
+    """What PSCI needs of its board (boards/virt.py), declared here so that
+    the board's module and this table do not import each other."""
+    machine: "Machine"
+
+    def cpu_by_mpidr(self, mpidr: int) -> "Aarch64Cpu | None": ...
+
+    def guest_reset(self) -> None: ...
 
 PSCI_VERSION = 0x8400_0000
 CPU_SUSPEND, CPU_SUSPEND64 = 0x8400_0001, 0xC400_0001

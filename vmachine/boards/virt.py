@@ -12,7 +12,7 @@ from ..cpu.aarch64 import Aarch64Cpu
 from ..cpu.base import CpuState
 from ..devices.arm_timer import GenericTimer
 from ..devices.pl011 import PL011_BASE, PL011_SIZE, Pl011
-from ..errors import ConfigError
+from ..errors import ConfigError, DeviceError
 from ..fdt import Node, build, cells
 from ..loader import EM_AARCH64, LoadedImage, arm64_image_offset, is_elf, load_elf, load_raw, read_file
 from . import psci
@@ -77,7 +77,6 @@ class VirtBoard(Board):
         self.kernel: LoadedImage | None = None
         self.dtb_addr: int | None = None
         self._fdt = b""
-        self.fdt_hooks: list = []
         self.its = None
 
     def build(self) -> None:
@@ -139,6 +138,35 @@ class VirtBoard(Board):
                                 lambda what, **k: m.trace.log(k.pop("cpu", -1), "irq", what, **k))
             m.mmio.add("gicv3-its", ITS_BASE, ITS_SIZE, self.its)
             m.round_hooks.append(self.its.step_queue)    # a long command queue runs on
+
+    # ---- host interrupt API (msi_routing.IrqChipHost) --------------------------------------
+    irqchip_pin_kind = "SPI"
+
+    @property
+    def irqchip_pins(self) -> range:
+        """KVM's irqchip pins on a GICv3: gsi = SPI - 32."""
+        from ..intc.gicv3 import NUM_SPI
+        return range(NUM_SPI)
+
+    def irqchip_set_pin(self, pin: int, level: int) -> None:
+        self.gic.irq_line(pin, level)
+
+    def _msi_its(self):
+        if self.its is None:
+            raise DeviceError("ENODEV", "GSI routing: this virt machine has no ITS")
+        return self.its
+
+    def signal_msi(self, address: int, data: int, device_id: int) -> None:
+        self._msi_its().signal_msi(address, data, device_id)
+
+    def translate_msi(self, address: int, data: int, device_id: int) -> tuple[int, int]:
+        return self._msi_its().translate_msi(address, data, device_id)
+
+    def inject_translated(self, irq: int, vcpu: int) -> None:
+        self.gic.lpi_process(vcpu, irq, True)        # the direct-LPI entry point
+
+    def msi_mapping_generation(self) -> int | None:
+        return None if self.its is None else self.its.mapping_generation
 
     def _gic_fdt(self, root) -> None:
         if self.gic is None:
@@ -265,8 +293,6 @@ class VirtBoard(Board):
             chosen.prop("bootargs", cfg.append)
         chosen.prop("stdout-path", f"/pl011@{PL011_BASE:x}")
         self._gic_fdt(root)
-        for hook in self.fdt_hooks:
-            hook(root)
         return build(root, total_size=FDT_MAX_SIZE)
 
     # ---- PSCI ----------------------------------------------------------------------------

@@ -1,55 +1,43 @@
 """XICS on the pseries board: the guest's hcalls and RTAS calls, the device-tree
-node, and the interrupt numbers QEMU's spapr claims (hw/intc/xics_spapr.c,
-hw/ppc/spapr_irq.c). Only this module knows both the board and the model."""
+node and run-time activation (hw/intc/xics_spapr.c). It implements the
+board's `SpaprInterruptController` (boards/spapr_irq.py), which owns the
+interrupt-number plan and claims the machine's interrupts through it."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..boards.spapr_hcall import H_HARDWARE, H_PARAMETER, H_SUCCESS, Hcall, HcallResult
+from ..boards.spapr_irq import PHANDLE_INTC, SPAPR_NR_XIRQS, SPAPR_XIRQ_BASE
+from ..boards.spapr_rtas import (RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_OUT_SUCCESS, RtasCall,
+                                 RtasHandler)
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node
-from .xics import PRIO_MASKED, Xics
+from .xics import PRIO_MASKED, TYPE_FREE, Xics
 
 if TYPE_CHECKING:
-    from ..boards.pseries import PseriesBoard
-    from ..boards.spapr_rtas import RtasCall
+    from ..machine import Machine
 
-H_SUCCESS, H_HARDWARE, H_PARAMETER = 0, -1, -4
 H_EOI, H_CPPR, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X = 0x64, 0x68, 0x6C, 0x70, 0x74, 0x2FC
-RTAS_OUT_SUCCESS, RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR = 0, -1, -3
-
-# spapr_irq.h: the sPAPR interrupt number space QEMU gives the ICS.
-SPAPR_XIRQ_BASE = 0x1000
-SPAPR_NR_XIRQS = 0x1000
-SPAPR_IRQ_EPOW = 0x1000
-SPAPR_IRQ_HOTPLUG = 0x1001
-SPAPR_IRQ_VIO = 0x1100
-SPAPR_IRQ_PCI_LSI = 0x1200       # four PHB INTx lines, level-sensitive
-SPAPR_IRQ_MSI = 0x1300
-PHANDLE_INTC = 0x1111
 
 
 class SpaprXics:
-    """The XICS device of a pseries machine, created and destroyed at run time
-    (CAS switches between XICS and XIVE in ic-mode=dual)."""
+    """The XICS device of a pseries machine, activated and deactivated at run
+    time (CAS switches between XICS and XIVE in ic-mode=dual). Its hcalls stay
+    registered and answer H_HARDWARE while it is inactive, as QEMU's."""
 
-    def __init__(self, board: "PseriesBoard"):
-        self.board = board
-        m = board.machine
+    name = "xics"
+    ipi_sources = False              # IPIs are the presenters' MFRR
+
+    def __init__(self, machine: "Machine"):
+        self.machine = m = machine
         self.xics = Xics(lambda what, **k: m.trace.guest_error(-1, "xics: " + what, **k),
                          lambda what, **k: m.trace.log(-1, "irq", what, **k))
-        # Not active until the board selects it; in dual mode it is deactivated
-        # when CAS chooses XIVE (its hcalls then answer H_HARDWARE, as QEMU's).
         self.active = False
-        self.xics.create_range(SPAPR_XIRQ_BASE, SPAPR_NR_XIRQS)
-        for nr in (SPAPR_IRQ_EPOW, SPAPR_IRQ_HOTPLUG, board.vty.irq):
-            self.xics.create_source(nr, lsi=False)
-        for k in range(4):
-            self.xics.create_source(SPAPR_IRQ_PCI_LSI + k, lsi=True)
+        self.xics.create_range(SPAPR_XIRQ_BASE, SPAPR_NR_XIRQS)   # the ICS's number space
         for cpu in m.cpus:
             self.xics.add_icp(cpu.index, lambda level, cpu=cpu: self._output(cpu, level))
-        self._register()
 
-    # ---- lifecycle ---------------------------------------------------------------------
+    # ---- SpaprInterruptController ------------------------------------------------------
     def _output(self, cpu, level: bool) -> None:
         """An ICP drives its CPU's interrupt input only while XICS is active."""
         if self.active:
@@ -57,46 +45,55 @@ class SpaprXics:
 
     def activate(self) -> None:
         self.active = True
-        for cpu in self.board.machine.cpus:
+        for cpu in self.machine.cpus:
             cpu.set_irq_line(bool(self.xics.icps[cpu.index].xisr))
 
     def deactivate(self) -> None:
         if self.active:
-            for cpu in self.board.machine.cpus:
+            for cpu in self.machine.cpus:
                 cpu.set_irq_line(False)
         self.active = False
 
     def reset(self) -> None:
         self.xics.reset()
 
-    def set_irq(self, source: int, level: int) -> None:
-        self.xics.set_irq(source, level)
+    def claim_irq(self, irq: int, lsi: bool) -> None:
+        self.xics.create_source(irq, lsi=lsi)
 
-    # ---- wiring ---------------------------------------------------------------------
-    def _register(self) -> None:
-        b = self.board
-        for nr, name, fn in ((H_CPPR, "H_CPPR", self.h_cppr), (H_IPI, "H_IPI", self.h_ipi),
-                             (H_XIRR, "H_XIRR", self.h_xirr), (H_XIRR_X, "H_XIRR_X", self.h_xirr_x),
-                             (H_EOI, "H_EOI", self.h_eoi), (H_IPOLL, "H_IPOLL", self.h_ipoll)):
-            b.register_hcall(nr, name, fn)
-        for name, fn in (("ibm,set-xive", self.rtas_set_xive), ("ibm,get-xive", self.rtas_get_xive),
-                         ("ibm,int-off", self.rtas_int_off), ("ibm,int-on", self.rtas_int_on)):
-            b.rtas.register(name, fn)
+    def free_irq(self, irq: int) -> None:
+        """The source stays in the ICS's range, unclaimed (QEMU xics_spapr_free_irq)."""
+        slot = self.xics._slot(irq)
+        if slot is not None:
+            block, i = slot
+            block.type[i] = TYPE_FREE
 
-    def fdt_node(self, root: Node) -> None:
+    def set_irq(self, irq: int, level: int) -> None:
+        self.xics.set_irq(irq, level)
+
+    def hcalls(self) -> list[Hcall]:
+        return [Hcall(H_CPPR, "H_CPPR", self.h_cppr), Hcall(H_IPI, "H_IPI", self.h_ipi),
+                Hcall(H_XIRR, "H_XIRR", self.h_xirr), Hcall(H_XIRR_X, "H_XIRR_X", self.h_xirr_x),
+                Hcall(H_EOI, "H_EOI", self.h_eoi), Hcall(H_IPOLL, "H_IPOLL", self.h_ipoll)]
+
+    def rtas_calls(self) -> list[tuple[str, RtasHandler]]:
+        return [("ibm,set-xive", self.rtas_set_xive), ("ibm,get-xive", self.rtas_get_xive),
+                ("ibm,int-off", self.rtas_int_off), ("ibm,int-on", self.rtas_int_on)]
+
+    def dt(self, root: Node) -> None:
         n = root.child("interrupt-controller")
         n.prop("device_type", "PowerPC-External-Interrupt-Presentation")
         n.prop("compatible", "IBM,ppc-xicp").prop("interrupt-controller")
-        n.prop("ibm,interrupt-server-ranges", [0, len(self.board.machine.cpus)])
+        n.prop("ibm,interrupt-server-ranges", [0, len(self.machine.cpus)])
         n.prop("#interrupt-cells", 2).prop("linux,phandle", PHANDLE_INTC).prop("phandle", PHANDLE_INTC)
 
+    # ---- helpers -------------------------------------------------------------------------
     def _icp(self, cpu: Ppc64Cpu):
         return self.xics.icps[cpu.index]
 
     def _inactive(self, cpu: Ppc64Cpu, what: str) -> bool:
         if self.active:
             return False
-        self.board.machine.trace.guest_error(cpu.index, f"{what} must only be called for emulated XICS")
+        self.machine.trace.guest_error(cpu.index, f"{what} must only be called for emulated XICS")
         return True
 
     def save_state(self) -> dict:
@@ -110,81 +107,81 @@ class SpaprXics:
         self.xics.load_state(sections)
 
     # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
-    def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if self._inactive(cpu, "h_cppr"):
             return H_HARDWARE, []
         self.xics.set_cppr(self._icp(cpu), a[0])
         return H_SUCCESS, []
 
-    def h_ipi(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_ipi(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if self._inactive(cpu, "h_ipi"):
             return H_HARDWARE, []
         icp = self.xics.icp(a[0])
         if icp is None:
-            self.board.machine.trace.guest_error(cpu.index, "H_IPI: no such server", server=a[0])
+            self.machine.trace.guest_error(cpu.index, "H_IPI: no such server", server=a[0])
             return H_PARAMETER, []
         self.xics.set_mfrr(icp, a[1])
         return H_SUCCESS, []
 
-    def h_xirr(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_xirr(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         xirr = self.xics.accept(self._icp(cpu))        # QEMU accepts before the mode check
         if self._inactive(cpu, "h_xirr"):
             return H_HARDWARE, []
         return H_SUCCESS, [xirr]
 
-    def h_xirr_x(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_xirr_x(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         xirr = self.xics.accept(self._icp(cpu))
         if self._inactive(cpu, "h_xirr_x"):
             return H_HARDWARE, []
         # QEMU returns the host tick counter; here it is the virtual timebase.
         return H_SUCCESS, [xirr, cpu.timebase()]
 
-    def h_eoi(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_eoi(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if self._inactive(cpu, "h_eoi"):
             return H_HARDWARE, []
         self.xics.eoi(self._icp(cpu), a[0] & 0xFFFF_FFFF)
         return H_SUCCESS, []
 
-    def h_ipoll(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_ipoll(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if self._inactive(cpu, "h_ipoll"):
             return H_HARDWARE, []
         icp = self.xics.icp(a[0])
         if icp is None:
-            self.board.machine.trace.guest_error(cpu.index, "H_IPOLL: no such server", server=a[0])
+            self.machine.trace.guest_error(cpu.index, "H_IPOLL: no such server", server=a[0])
             return H_PARAMETER, []
         xirr, mfrr = self.xics.ipoll(icp)
         return H_SUCCESS, [xirr, mfrr]
 
     # ---- RTAS (rtas_* as xics_spapr.c) -------------------------------------------------------
-    def _rtas_check(self, call: "RtasCall", nargs: int, nret: int, name: str) -> bool:
+    def _rtas_check(self, call: RtasCall, nargs: int, nret: int, name: str) -> bool:
         if not self.active:
-            self.board.machine.trace.guest_error(call.cpu.index, f"{name} must only be called for emulated XICS")
+            self.machine.trace.guest_error(call.cpu.index, f"{name} must only be called for emulated XICS")
             call.ret(0, RTAS_OUT_HW_ERROR)
             return False
         if call.nargs != nargs or call.nret != nret:
-            self.board.machine.trace.guest_error(call.cpu.index, f"{name}: bad nargs/nret",
+            self.machine.trace.guest_error(call.cpu.index, f"{name}: bad nargs/nret",
                                                  nargs=call.nargs, nret=call.nret)
             call.ret(0, RTAS_OUT_PARAM_ERROR)
             return False
         if not self.xics.exists(call.arg(0)):
-            self.board.machine.trace.guest_error(call.cpu.index, f"{name}: bad source", source=call.arg(0))
+            self.machine.trace.guest_error(call.cpu.index, f"{name}: bad source", source=call.arg(0))
             call.ret(0, RTAS_OUT_PARAM_ERROR)
             return False
         return True
 
-    def rtas_set_xive(self, call: "RtasCall") -> None:
+    def rtas_set_xive(self, call: RtasCall) -> None:
         if not self._rtas_check(call, 3, 1, "ibm,set-xive"):
             return
         nr, server, prio = call.arg(0), call.arg(1), call.arg(2)
         if self.xics.icp(server) is None or prio > 0xFF:
-            self.board.machine.trace.guest_error(call.cpu.index, "ibm,set-xive: bad server/priority",
+            self.machine.trace.guest_error(call.cpu.index, "ibm,set-xive: bad server/priority",
                                                  server=server, priority=prio)
             call.ret(0, RTAS_OUT_PARAM_ERROR)
             return
         self.xics.write_xive(nr, server, prio, prio)
         call.ret(0, RTAS_OUT_SUCCESS)
 
-    def rtas_get_xive(self, call: "RtasCall") -> None:
+    def rtas_get_xive(self, call: RtasCall) -> None:
         if not self._rtas_check(call, 1, 3, "ibm,get-xive"):
             return
         server, prio, _ = self.xics.read_xive(call.arg(0))
@@ -192,14 +189,14 @@ class SpaprXics:
         call.ret(1, server)
         call.ret(2, prio)
 
-    def rtas_int_off(self, call: "RtasCall") -> None:
+    def rtas_int_off(self, call: RtasCall) -> None:
         if not self._rtas_check(call, 1, 1, "ibm,int-off"):
             return
         server, prio, _ = self.xics.read_xive(call.arg(0))
         self.xics.write_xive(call.arg(0), server, PRIO_MASKED, prio)
         call.ret(0, RTAS_OUT_SUCCESS)
 
-    def rtas_int_on(self, call: "RtasCall") -> None:
+    def rtas_int_on(self, call: RtasCall) -> None:
         if not self._rtas_check(call, 1, 1, "ibm,int-on"):
             return
         server, _, saved = self.xics.read_xive(call.arg(0))

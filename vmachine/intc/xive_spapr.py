@@ -1,27 +1,30 @@
 """XIVE exploitation mode on the pseries board: the H_INT_* hcalls, the ESB and
 TIMA MMIO windows, the device-tree node and run-time activation (CAS switches
-between XICS and XIVE). QEMU 7.2: hw/intc/spapr_xive.c, hw/ppc/spapr_irq.c.
-Only this module knows both the board and the model (`xive.py`)."""
+between XICS and XIVE). QEMU 7.2: hw/intc/spapr_xive.c. It implements the
+board's `SpaprInterruptController` (boards/spapr_irq.py), which owns the
+interrupt-number plan and claims the machine's interrupts (and the IPIs)
+through it. Only this module knows both the sPAPR side and the model."""
 from __future__ import annotations
 
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
+from ..boards.spapr_hcall import (H_FUNCTION, H_HARDWARE, H_P2, H_P3, H_P4, H_P5, H_PARAMETER,
+                                  H_SUCCESS, Hcall, HcallResult)
+from ..boards.spapr_irq import PHANDLE_INTC, SPAPR_NR_XIRQS, SPAPR_XIRQ_BASE
+from ..boards.spapr_rtas import RtasHandler
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node, u64s
 from .xive import (EAS_END_BLOCK_MASK, EAS_END_BLOCK_SHIFT, EAS_END_DATA_MASK,
                    EAS_END_INDEX_MASK, EAS_END_INDEX_SHIFT, EAS_MASKED, EAS_VALID,
                    END_W0_ENQUEUE, END_W0_QSIZE_MASK, END_W0_QSIZE_SHIFT, END_W0_UCOND_NOTIFY,
-                   END_W0_VALID, END_W1_GENERATION, END_W1_PAGE_OFF_MASK, END_W2_OP_DESC_HI_MASK,
+                   END_W0_VALID, END_W1_GENERATION, END_W2_OP_DESC_HI_MASK,
                    END_W6_NVT_INDEX_MASK, END_W7_F0_PRIORITY_SHIFT, ESB_PAGE_SHIFT, ESB_SHIFT,
                    NVT_BASE, TM_SHIFT, TM_OS_PAGE, TM_USER_PAGE, Xive)
 
 if TYPE_CHECKING:
-    from ..boards.pseries import PseriesBoard
+    from ..machine import Machine
     from ..memory import MmioRegion
-
-H_SUCCESS, H_HARDWARE, H_FUNCTION, H_PARAMETER = 0, -1, -2, -4
-H_P2, H_P3, H_P4, H_P5 = -55, -56, -57, -58
 
 H_INT_GET_SOURCE_INFO = 0x3A8
 H_INT_SET_SOURCE_CONFIG = 0x3AC
@@ -47,13 +50,6 @@ SPAPR_XIVE_VC_BASE = 0x0006_0100_0000_0000
 SPAPR_XIVE_TM_BASE = 0x0006_0302_0318_0000
 TM_WINDOW = 4 << TM_SHIFT
 
-# spapr_irq.h: the number space (IPIs 0.., devices 0x1000..0x1fff)
-SPAPR_XIRQ_BASE = 0x1000
-SPAPR_NR_XIRQS = 0x1000
-SPAPR_IRQ_EPOW = 0x1000
-SPAPR_IRQ_HOTPLUG = 0x1001
-SPAPR_IRQ_PCI_LSI = 0x1200
-PHANDLE_INTC = 0x1111
 PLAT_RES_INT_PRIORITIES = (7, 0xF8)   # 7..0xfe reserved: usable priorities are 0..6
 EQ_SIZES = (16,)                      # 64K queue pages offered
 
@@ -100,11 +96,16 @@ class TimaWindow:
 
 class SpaprXive:
     """The XIVE device of a pseries machine, activated by CAS (dual mode) and
-    deactivated again by a later CAS or reset that picks XICS."""
+    deactivated again by a later CAS or reset that picks XICS. Its H_INT_*
+    hcalls answer H_FUNCTION unless it is active and `exploitation()` (CAS
+    negotiated XIVE exploitation mode) holds."""
 
-    def __init__(self, board: "PseriesBoard"):
-        self.board = board
-        m = board.machine
+    name = "xive"
+    ipi_sources = True               # one IPI LISN per server (SPAPR_IRQ_IPI + server)
+
+    def __init__(self, machine: "Machine", exploitation: Callable[[], bool]):
+        self.machine = m = machine
+        self.exploitation = exploitation
         self._vcpu_ids = [self._cpu_vcpu_id(cpu) for cpu in m.cpus]
         self._cpu_of_vcpu = {v: cpu for v, cpu in zip(self._vcpu_ids, m.cpus)}
         self.xive = Xive(SPAPR_XIRQ_BASE + SPAPR_NR_XIRQS, self._vcpu_ids, m.ram,
@@ -114,20 +115,13 @@ class SpaprXive:
         self.tm_base = SPAPR_XIVE_TM_BASE
         self.esb_size = self.xive.nr_irqs << ESB_SHIFT
         # QEMU sizes the END ESB region by nr_irqs (not nr_ends) and maps it
-        # right after the source ESBs.
+        # right after the source ESBs; 7.2 keeps it disabled on sPAPR (never
+        # mapped here), H_INT_GET_QUEUE_INFO still reports its addresses.
         self.end_base = self.vc_base + self.esb_size
-        self.end_esb_size = self.xive.nr_irqs << (ESB_PAGE_SHIFT + 1)
         self.active = False
         self.esb_device = EsbWindow(self.xive)
         self.tima_device = TimaWindow(self)
         self._regions: list["MmioRegion"] = []
-        # IPIs: one per server (spapr_irq_init claims 0..nr_servers-1, MSI)
-        for v in range(self.xive.nr_servers):
-            self.xive.claim(v, lsi=False)
-        for nr in (SPAPR_IRQ_EPOW, SPAPR_IRQ_HOTPLUG, board.vty.irq):
-            self.xive.claim(nr, lsi=False)
-        for k in range(4):
-            self.xive.claim(SPAPR_IRQ_PCI_LSI + k, lsi=True)
         for v, cpu in self._cpu_of_vcpu.items():
             self.xive.set_output(v, lambda level, cpu=cpu: self._drive(cpu, level))
 
@@ -142,32 +136,37 @@ class SpaprXive:
         if self.active:
             cpu.set_irq_line(level)
 
-    # ---- activation ------------------------------------------------------------------------------
-    def _hcalls(self):
-        return ((H_INT_GET_SOURCE_INFO, "H_INT_GET_SOURCE_INFO", self.h_int_get_source_info),
-                (H_INT_SET_SOURCE_CONFIG, "H_INT_SET_SOURCE_CONFIG", self.h_int_set_source_config),
-                (H_INT_GET_SOURCE_CONFIG, "H_INT_GET_SOURCE_CONFIG", self.h_int_get_source_config),
-                (H_INT_GET_QUEUE_INFO, "H_INT_GET_QUEUE_INFO", self.h_int_get_queue_info),
-                (H_INT_SET_QUEUE_CONFIG, "H_INT_SET_QUEUE_CONFIG", self.h_int_set_queue_config),
-                (H_INT_GET_QUEUE_CONFIG, "H_INT_GET_QUEUE_CONFIG", self.h_int_get_queue_config),
-                (H_INT_SET_OS_REPORTING_LINE, "H_INT_SET_OS_REPORTING_LINE",
-                 self.h_int_set_os_reporting_line),
-                (H_INT_GET_OS_REPORTING_LINE, "H_INT_GET_OS_REPORTING_LINE",
-                 self.h_int_get_os_reporting_line),
-                (H_INT_ESB, "H_INT_ESB", self.h_int_esb),
-                (H_INT_SYNC, "H_INT_SYNC", self.h_int_sync),
-                (H_INT_RESET, "H_INT_RESET", self.h_int_reset))
+    # ---- SpaprInterruptController ------------------------------------------------------------
+    def hcalls(self) -> list[Hcall]:
+        return [Hcall(nr, name, fn, self._exploited) for nr, name, fn in (
+            (H_INT_GET_SOURCE_INFO, "H_INT_GET_SOURCE_INFO", self.h_int_get_source_info),
+            (H_INT_SET_SOURCE_CONFIG, "H_INT_SET_SOURCE_CONFIG", self.h_int_set_source_config),
+            (H_INT_GET_SOURCE_CONFIG, "H_INT_GET_SOURCE_CONFIG", self.h_int_get_source_config),
+            (H_INT_GET_QUEUE_INFO, "H_INT_GET_QUEUE_INFO", self.h_int_get_queue_info),
+            (H_INT_SET_QUEUE_CONFIG, "H_INT_SET_QUEUE_CONFIG", self.h_int_set_queue_config),
+            (H_INT_GET_QUEUE_CONFIG, "H_INT_GET_QUEUE_CONFIG", self.h_int_get_queue_config),
+            (H_INT_SET_OS_REPORTING_LINE, "H_INT_SET_OS_REPORTING_LINE",
+             self.h_int_set_os_reporting_line),
+            (H_INT_GET_OS_REPORTING_LINE, "H_INT_GET_OS_REPORTING_LINE",
+             self.h_int_get_os_reporting_line),
+            (H_INT_ESB, "H_INT_ESB", self.h_int_esb),
+            (H_INT_SYNC, "H_INT_SYNC", self.h_int_sync),
+            (H_INT_RESET, "H_INT_RESET", self.h_int_reset))]
+
+    def _exploited(self) -> bool:
+        """The one gate of every H_INT_* (QEMU: ov5_cas has OV5_XIVE_EXPLOIT)."""
+        return self.active and self.exploitation()
+
+    def rtas_calls(self) -> list[tuple[str, RtasHandler]]:
+        return []                    # XIVE has no RTAS calls
 
     def activate(self) -> None:
-        """Register the H_INT_* hcalls, map the ESB and TIMA windows (the END
-        ESB window stays off, as QEMU 7.2's spapr_xive_mmio_set_enabled does),
-        and connect the OS-ring outputs to the vCPUs. Idempotent."""
+        """Map the ESB and TIMA windows (the END ESB window stays off, as QEMU
+        7.2's spapr_xive_mmio_set_enabled does) and connect the OS-ring
+        outputs to the vCPUs. Idempotent."""
         if self.active:
             return
-        b = self.board
-        for nr, name, fn in self._hcalls():
-            b.register_hcall(nr, name, fn)
-        mmio = b.machine.mmio
+        mmio = self.machine.mmio
         self._regions = [mmio.add("xive-esb", self.vc_base, self.esb_size, self.esb_device),
                          mmio.add("xive-tima", self.tm_base, TM_WINDOW, self.tima_device)]
         self.active = True
@@ -178,11 +177,8 @@ class SpaprXive:
         """Reverse of activate; the model's state is kept."""
         if not self.active:
             return
-        b = self.board
-        for nr, _, _ in self._hcalls():
-            b.unregister_hcall(nr)
         for r in self._regions:
-            b.machine.mmio.remove(r)
+            self.machine.mmio.remove(r)
         self._regions = []
         self.active = False
         for cpu in self._cpu_of_vcpu.values():
@@ -191,11 +187,19 @@ class SpaprXive:
     def reset(self) -> None:
         self.xive.reset()
 
+    def claim_irq(self, irq: int, lsi: bool) -> None:
+        self.xive.claim(irq, lsi=lsi)
+
+    def free_irq(self, irq: int) -> None:
+        """QEMU spapr_xive_free_irq: the EAS is no longer valid."""
+        self.xive.eat[irq] &= ~EAS_VALID & MASK64
+        self.xive.lsi[irq] = 0
+
     def set_irq(self, lisn: int, level: int) -> None:
         self.xive.set_irq(lisn, level)
 
     # ---- device tree (spapr_xive_dt) ---------------------------------------------------------------
-    def fdt_node(self, root: Node) -> None:
+    def dt(self, root: Node) -> None:
         user = self.tm_base + (TM_USER_PAGE << TM_SHIFT)
         os_page = self.tm_base + (TM_OS_PAGE << TM_SHIFT)
         n = root.child(f"interrupt-controller@{user:x}")
@@ -223,7 +227,7 @@ class SpaprXive:
 
     # ---- helpers ---------------------------------------------------------------------------------------
     def _err(self, cpu: Ppc64Cpu, what: str, **data) -> None:
-        self.board.machine.trace.guest_error(cpu.index, "XIVE: " + what, **data)
+        self.machine.trace.guest_error(cpu.index, "XIVE: " + what, **data)
 
     def _lisn_ok(self, cpu: Ppc64Cpu, lisn: int) -> bool:
         if lisn >= self.xive.nr_irqs:
@@ -242,7 +246,7 @@ class SpaprXive:
         return self.xive.end_index(target, prio & 0xFF)
 
     # ---- hcalls (h_int_* as spapr_xive.c) --------------------------------------------------------------
-    def h_int_get_source_info(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_get_source_info(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags, lisn = a[0], a[1]
         if flags:
             return H_PARAMETER, []
@@ -258,7 +262,7 @@ class SpaprXive:
             trig_page = self.vc_base + (lisn << ESB_SHIFT)
         return H_SUCCESS, [out, eoi_page, trig_page, ESB_SHIFT - 1]
 
-    def h_int_set_source_config(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_set_source_config(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags, lisn, target, prio, eisn = a[0], a[1], a[2], a[3], a[4]
         if flags & ~(SRC_SET_EISN | SRC_MASK):
             return H_PARAMETER, []
@@ -283,7 +287,7 @@ class SpaprXive:
         self.xive.eat[lisn] = new
         return H_SUCCESS, []
 
-    def h_int_get_source_config(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_get_source_config(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags, lisn = a[0], a[1]
         if flags:
             return H_PARAMETER, []
@@ -308,14 +312,14 @@ class SpaprXive:
             return H_P2, None
         return H_SUCCESS, idx
 
-    def h_int_get_queue_info(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_get_queue_info(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         rc, idx = self._queue_args(cpu, a[0], 0, a[1], a[2])
         if idx is None:
             return rc, []
         end = self.xive.get_end(idx)
         return H_SUCCESS, [self.end_base + (idx << (ESB_PAGE_SHIFT + 1)), end.qshift]
 
-    def h_int_set_queue_config(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_set_queue_config(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags, target, prio, qpage, qshift = a[0], a[1], a[2], a[3], a[4]
         rc, idx = self._queue_args(cpu, flags, END_ALWAYS_NOTIFY, target, prio)
         if idx is None:
@@ -349,7 +353,7 @@ class SpaprXive:
         x.endt[idx * 8:idx * 8 + 8] = array("I", w)
         return H_SUCCESS, []
 
-    def h_int_get_queue_config(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_get_queue_config(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags = a[0]
         rc, idx = self._queue_args(cpu, flags, END_DEBUG, a[1], a[2])
         if idx is None:
@@ -364,13 +368,13 @@ class SpaprXive:
             offset = 0
         return H_SUCCESS, [out, qaddr, qshift, offset]
 
-    def h_int_set_os_reporting_line(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_set_os_reporting_line(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         return H_FUNCTION, []                             # not implemented by QEMU
 
-    def h_int_get_os_reporting_line(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_get_os_reporting_line(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         return H_FUNCTION, []
 
-    def h_int_esb(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_esb(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         flags, lisn, offset, data = a[0], a[1], a[2], a[3]
         if flags & ~ESB_STORE:
             return H_PARAMETER, []
@@ -390,14 +394,14 @@ class SpaprXive:
             return H_SUCCESS, [MASK64]
         return H_SUCCESS, [_bswap64(self.xive.esb_read(addr, 8, cpu.index))]
 
-    def h_int_sync(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_sync(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if a[0]:
             return H_PARAMETER, []
         if not self._lisn_ok(cpu, a[1]):
             return H_P2, []
         return H_SUCCESS, []
 
-    def h_int_reset(self, cpu: Ppc64Cpu, a: list[int]) -> tuple[int, list[int]]:
+    def h_int_reset(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:
         if a[0]:
             return H_PARAMETER, []
         # QEMU 7.2 (TCG) calls device_cold_reset() on the SpaprXive, which has

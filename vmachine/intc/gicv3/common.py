@@ -3,7 +3,7 @@ board configures them, bit helpers, the per-vCPU state record and the
 register handlers every frame shares."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 # ---- configuration (virt board, QEMU 7.2) --------------------------------------------------------
 NUM_IRQ = 288                          # virt.c NUM_IRQS (256) + GIC_INTERNAL
@@ -170,3 +170,25 @@ def idreg(pidr0: int) -> Callable[[Any, Any, int, int], int]:
     def read_idreg(owner: Any, ctx: Any, rel: int, size: int) -> int:
         return values[rel // 4]
     return read_idreg
+
+
+class GicCore(Protocol):
+    """What the distributor, redistributor, CPU-interface and migration
+    modules need of the device that owns them (device.py:GicV3), declared
+    here so that the parts and the device do not import each other."""
+    cpus: list[CpuState]
+    dist: Any
+    redist: Any
+    cpuif: Any
+    dist_base: int | None
+    regions: list[tuple[int, int]]
+    ram: Any
+    guest_error: Callable[..., None]
+
+    def update_all(self) -> None: ...
+
+    def update_cpu(self, cs: CpuState) -> None: ...
+
+    def compute_hppi(self, cs: CpuState) -> None: ...
+
+    def irq_group(self, cs: CpuState, irq: int) -> int: ...

@@ -14,7 +14,7 @@ from .common import (APR_SHIFT, FULLPRIO_MASK, G0, G1NS, G1S, GIC_INTERNAL, ICC_
                      bits)
 
 if TYPE_CHECKING:
-    from .device import GicV3
+    from .common import GicCore
 
 
 class CpuInterface:
@@ -23,7 +23,7 @@ class CpuInterface:
 
     __slots__ = ("gic", "sgi_clusters")
 
-    def __init__(self, gic: "GicV3"):
+    def __init__(self, gic: "GicCore"):
         self.gic = gic
         self.sgi_clusters: dict[int, list[int]] = {}   # Aff3.Aff2.Aff1 -> 16 x vCPU (-1)
 

@@ -20,7 +20,7 @@ from .irqregs import (IrqFrame, IrqRegister, bitmap_registers, config_register, 
                       reset_irq_state, set_line)
 
 if TYPE_CHECKING:
-    from .device import GicV3
+    from .common import GicCore
 
 
 class Distributor:
@@ -31,7 +31,7 @@ class Distributor:
                  "edge_trigger", "priority", "irouter", "target", "spi_mask", "cpu_of_affinity",
                  "eligible", "bank")
 
-    def __init__(self, gic: "GicV3"):
+    def __init__(self, gic: "GicCore"):
         self.gic = gic
         self.guest_error = gic.guest_error
         self.ctlr = self.group = self.enabled = self.pending = self.active = 0   # until reset()

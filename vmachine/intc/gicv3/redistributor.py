@@ -42,7 +42,7 @@ from .irqregs import (IrqFrame, bitmap_registers, config_register, priority_regi
                       reset_irq_state, set_line)
 
 if TYPE_CHECKING:
-    from .device import GicV3
+    from .common import GicCore
 
 
 # property-table bytes of INTIDs 8192..65535
@@ -91,7 +91,7 @@ class Redistributor:
 
     __slots__ = ("gic", "guest_error", "bank", "inv_work")
 
-    def __init__(self, gic: "GicV3"):
+    def __init__(self, gic: "GicCore"):
         self.gic = gic
         self.guest_error = gic.guest_error
         self.bank = RegisterBank("GICv3 GICR", GICR_REGS, gic.guest_error)

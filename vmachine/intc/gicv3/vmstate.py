@@ -16,7 +16,7 @@ from .distributor import DIST_FIELDS
 from .redistributor import REDIST_FIELDS, Redistributor, check_lpis
 
 if TYPE_CHECKING:
-    from .device import GicV3
+    from .common import GicCore
 
 
 @dataclass(frozen=True)
@@ -38,16 +38,16 @@ def _put_fields(fields: tuple[Field, ...], owner: Any, values: dict) -> None:
         f.put(owner, values[f.name])
 
 
-def _put_dist(gic: "GicV3", values: dict) -> None:
+def _put_dist(gic: "GicCore", values: dict) -> None:
     _put_fields(DIST_FIELDS, gic.dist, values)
 
 
-def _put_redist(gic: "GicV3", records: list[dict]) -> None:
+def _put_redist(gic: "GicCore", records: list[dict]) -> None:
     for cs, values in zip(gic.cpus, records):
         _put_fields(REDIST_FIELDS, cs, values)
 
 
-def _put_cpuif(gic: "GicV3", records: list[dict]) -> None:
+def _put_cpuif(gic: "GicCore", records: list[dict]) -> None:
     for cs, values in zip(gic.cpus, records):
         _put_fields(CPUIF_FIELDS, cs, values)
 
@@ -57,7 +57,7 @@ def _config(name: str, kind: Any, get: Any) -> Field:
     return Field(name, kind, get_fn=get, put_fn=lambda gic, v: None)
 
 
-def _check(gic: "GicV3", values: dict) -> None:
+def _check(gic: "GicCore", values: dict) -> None:
     """The snapshot is of this machine's GIC; one record per vCPU."""
     if (values["num_irq"], values["ncpus"], values["dist_base"]) != \
             (NUM_IRQ, len(gic.cpus), gic.dist_base) \
@@ -71,7 +71,7 @@ def _check(gic: "GicV3", values: dict) -> None:
         check_lpis(r["lpis"], f"gicv3.redist[{i}].lpis")
 
 
-def _post_load(gic: "GicV3") -> None:
+def _post_load(gic: "GicCore") -> None:
     """Recompute what is derived (LPI and SPI caches, HPPIs) and drive every line."""
     for cs in gic.cpus:
         Redistributor.lpi_recompute(cs)
