@@ -266,6 +266,26 @@ def test_wall_limit_is_checked_after_every_slot_and_the_run_continues_exactly(mo
     assert got == want
 
 
+def test_wall_limit_stops_inside_a_slot_and_the_run_continues_exactly():
+    """The limit's timer thread stops the running vCPU at an instruction
+    boundary wherever it is; however often that happens, the end is the same."""
+    want = reference("gic")
+    got, stops = run_interrupted("round", "gic", (), wall_seconds=0.002)
+    assert stops and set(stops) == {"wall-clock"}
+    assert got == want
+
+
+def test_wall_limit_holds_with_a_huge_quantum(tmp_path):
+    from vmachine import create_machine
+    elf = patched(tmp_path, "aarch64", "loop", "loop_iters", 1 << 60)
+    m = create_machine("virt,gic-version=3", kernel=elf, quantum=10**9)
+    r = m.run(wall_seconds=0.05)
+    assert r.reason == "wall-clock" and 0 < r.insns < 10**9       # inside the first slot
+    before = m.insns
+    r = m.run(wall_seconds=0.05)
+    assert r.reason == "wall-clock" and before < r.insns < 10**9              # the slot went on
+
+
 def test_snapshot_inside_a_round_restores_the_position():
     from vmachine.state import Snapshot
     want = reference("gic")

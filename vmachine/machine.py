@@ -147,24 +147,27 @@ class Machine:
         """Run until power-off, `until(machine)` is true, `max_insns`
         instructions (both checked after each round, so a call runs at least
         one round, or finishes the one an earlier call left), `wall_seconds`
-        of host time (checked after each slot), or Ctrl-C.
+        of host time ("wall-clock"), or Ctrl-C ("interrupted").
 
         Ctrl-C (SIGINT, when called in the main thread): while run() executes,
         a handler that only notes it replaces a Python-level handler (SIG_IGN
         and SIG_DFL are left alone; the previous handler is back when run()
-        returns). The running vCPU stops before its next instruction, and
-        run() returns "interrupted". Like "wall-clock", that can be in the
-        middle of a slot or a round: the next run() continues exactly where
-        this one stopped (same console, instructions, trace and state as a
-        run that never stopped), and save() keeps the position in the round.
-        With the Python engine (no slot.c) the slot runs to its end first.
-        An exception from host code (a round hook, `until`, a console sink)
-        propagates; the slot or round phase it came from then ends."""
+        returns). The wall-clock limit is a timer thread, and host time is
+        also checked after every slot. Either stops the running vCPU before
+        its next instruction (with the Python engine, no slot.c: at the end
+        of its slot), which can be inside a slot or a round. Neither is
+        guest-visible: the next run() continues exactly where this one
+        stopped (same console, instructions, trace and state as a run that
+        never stopped), and save() keeps the position in the round.
+        An exception from host code (a round hook, `until`, a timer or
+        console callback) propagates, leaving the machine at the boundary
+        before it where the loop can tell (round hooks, timers, slot.c's own
+        callbacks)."""
         deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
-        with self._noting_sigint(mid_slot=True):
+        with self._host_stops(True, wall_seconds):
             result = self._run(max_insns, deadline, until)
-            if self._host_stop is not None and result.reason != "interrupted":
-                result = self._take_host_stop()       # noted after the last check
+            if self._host_stop == "interrupted" and result.reason != "interrupted":
+                result = self._take_host_stop()       # Ctrl-C noted after the last check
         return result
 
     def _run(self, max_insns: int | None, deadline: float | None,
@@ -240,34 +243,55 @@ class Machine:
         reason, self._host_stop = self._host_stop, None
         return self._result(reason or "interrupted")
 
+    def _host_stop_request(self, reason: str) -> None:
+        """Ctrl-C or the wall-clock limit (from a signal handler or a timer
+        thread): the running vCPU stops before its next instruction, where
+        its engine can, else at the end of its slot; run() then returns."""
+        if self._host_stop != "interrupted":
+            self._host_stop = reason
+        cpu = self._running_cpu
+        if cpu is not None:
+            cpu.request_host_stop()
+
     @contextlib.contextmanager
-    def _noting_sigint(self, mid_slot: bool) -> Iterator[None]:
-        """SIGINT while the machine runs: note it (and with `mid_slot`, ask
-        the running vCPU to stop before its next instruction) instead of
-        raising KeyboardInterrupt, which could surface inside a Unicorn
-        callback, half-way through a guest access (ctypes then swallows it).
-        A request still pending on the way out goes to the previous handler."""
+    def _host_stops(self, mid_slot: bool, wall_seconds: float | None = None) -> Iterator[None]:
+        """SIGINT while the machine runs: note it (and with `mid_slot`, stop
+        the running vCPU before its next instruction) instead of raising
+        KeyboardInterrupt, which could surface inside a Unicorn callback,
+        half-way through a guest access (ctypes then swallows it). A request
+        still pending on the way out goes to the previous handler. With
+        `wall_seconds`, a timer thread makes the same kind of stop when they
+        have passed (run() also checks after every slot), so that the limit
+        holds inside a long slot too."""
         prev = None
         if threading.current_thread() is threading.main_thread():
             prev = signal.getsignal(signal.SIGINT)
             if callable(prev):
                 def noted(signum: int, frame: Any) -> None:
-                    self._host_stop = "interrupted"
-                    cpu = self._running_cpu
-                    if mid_slot and cpu is not None:
-                        cpu.request_host_stop()
+                    if mid_slot:
+                        self._host_stop_request("interrupted")
+                    else:
+                        self._host_stop = "interrupted"
                 signal.signal(signal.SIGINT, noted)
             else:
                 prev = None
+        timer = None
+        if wall_seconds is not None and mid_slot:
+            timer = threading.Timer(max(wall_seconds, 0.0), self._host_stop_request, ("wall-clock",))
+            timer.daemon = True
+            timer.start()
         try:
             yield
         finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()                  # it may be setting a vCPU's flag right now
             if prev is not None:
                 signal.signal(signal.SIGINT, prev)
             for c in self.cpus:
                 c.clear_host_stop()
             pending, self._host_stop = self._host_stop, None
-            if pending is not None and prev is not None:
+            if pending == "interrupted" and prev is not None:
                 prev(signal.SIGINT, None)
 
     def _fire_timers(self, force: bool = False) -> None:
@@ -297,7 +321,7 @@ class Machine:
         Ctrl-C during the step is noted and raised as KeyboardInterrupt once
         the instruction is complete (in the main thread)."""
         cpu = self.cpus[cpu_index]
-        with self._noting_sigint(mid_slot=False):
+        with self._host_stops(False):
             self.clock.start_slot()
             self._running_cpu = cpu
             try:
