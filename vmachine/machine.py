@@ -200,6 +200,9 @@ class Machine:
                     budget = q
                 else:                                 # a slot stopped for the host
                     budget, self._slot_left = self._slot_left, None
+                    if cpu.state is not CpuState.RUNNING:     # the host stopped it since
+                        del rnd[0]
+                        continue
                 self._running_cpu = cpu
                 if self._host_stop is not None:       # noted before the handler could see cpu
                     cpu.request_host_stop()
@@ -218,6 +221,8 @@ class Machine:
                 self.insns += n
                 if cpu.suspended:
                     self._slot_left = budget - n
+                    if self._host_stop is None:       # a stale request: do not stop again
+                        cpu.clear_host_stop()
                 else:
                     del rnd[0]
                     if self._exit is not None:
