@@ -19,6 +19,7 @@ is a one-line change here.
 """
 from __future__ import annotations
 
+import functools
 import os
 import struct
 
@@ -76,9 +77,10 @@ def virt(smp: int = 2, ram: int = VIRT_RAM, **kw):
     return create_machine(VIRT, smp=smp, ram_size=ram, **kw)
 
 
+@functools.lru_cache(maxsize=None)
 def guest_elf(arch: str, name: str) -> str:
-    from conftest import guest_elf as _g
-    return _g(arch, name)
+    from vmachine.toolchain import build_guest
+    return str(build_guest(arch, name))
 
 
 # ---- firmware calls, the way a guest makes them (test_firmware_calls.py) -------------------------
@@ -165,9 +167,12 @@ def its_host(m):
     return m.board.its
 
 
-def known_hcalls(m) -> set[int]:
-    """The hcall numbers the board dispatches (README: register_hcall's table)."""
-    return set(m.board.hcalls)
+def hcall_known(m, nr: int) -> bool:
+    """Does the board dispatch hcall `nr` now (README: register_hcall's table)?"""
+    table = m.board.hcalls
+    if hasattr(table, "lookup"):                 # the sPAPR board split (HcallTable)
+        return table.lookup(nr) is not None
+    return nr in table
 
 
 def xive_hcall_range() -> range:

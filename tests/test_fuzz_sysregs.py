@@ -39,14 +39,13 @@ for n in nums:
     print(n, flush=True)
     if arch == "ppc64":
         insn = 0x7C0002A6 | 3 << 21 | (n & 0x1F) << 16 | (n >> 5) << 11          # mfspr r3, n
-        m.ram.write(0x10_0000, struct.pack(">2I", insn, 0x48000000))
-        entry = 0x10_0000
+        entry = 0x10_0000 + 8 * (n % 0x10000)        # a fresh address: no stale translation
+        m.ram.write(entry, struct.pack(">2I", insn, 0x48000000))
     else:
         op0, op1, crn, crm, op2 = 2 + (n >> 14 & 1), n >> 11 & 7, n >> 7 & 15, n >> 3 & 15, n & 7
         insn = 0xD5300000 | (op0 & 1) << 19 | op1 << 16 | crn << 12 | crm << 8 | op2 << 5 | 3   # mrs x3
-        m.ram.write(0x4010_0000, struct.pack("<2I", insn, 0x14000000))
-        entry = 0x4010_0000
-    c.flush_translations()
+        entry = 0x4010_0000 + 8 * (n % 0x10000)
+        m.ram.write(entry, struct.pack("<2I", insn, 0x14000000))
     c.start(entry, 0)
     m.step(0)
 print("done", flush=True)
