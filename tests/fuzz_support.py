@@ -14,7 +14,7 @@ Profiles (hypothesis), chosen with the environment variable HYPOTHESIS_PROFILE:
 
 The suite talks to vmachine through its public interfaces only (README). Every
 attribute path that the README does not spell out is looked up in ONE function
-below (`xics_host`, `known_hcalls`, `psci_known`, ...), so an internal refactor
+below (`xics_host`, `hcall_known`, `psci_known`, ...), so an internal refactor
 is a one-line change here.
 """
 from __future__ import annotations
