@@ -272,12 +272,38 @@ class Ppc64Cpu(VCpu):
     # QEMU 7.2 pseries under TCG: data accesses to unassigned physical addresses
     # read 0 and drop stores (no DSI, no machine check); fetches raise ISI.
     unassigned_data_is_fault = False
+    # Real addresses are 60 bits (EA bits 0:3 ignored); Unicorn cannot serve
+    # an MMIO page at the very top (its retry fails with UC_ERR_MAP), so a
+    # data access there (e.g. to EA -4) is emulated by decoding it.
+    UNMAPPABLE_PAGE = 0x0FFF_FFFF_FFFF_F000
 
     def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
         if is_fetch:
             self._vector(VEC_ISI, pc, SRR1_ISI_NOPAGE)
+        elif not self.unassigned_data_is_fault:
+            self._unassigned_data_access(pc, addr, is_write)
         else:
             self._vector(VEC_DSI, pc, 0, dar=addr, dsisr=DSISR_NOPAGE | (DSISR_STORE if is_write else 0))
+
+    def _unassigned_data_access(self, pc: int, addr: int, is_write: bool) -> None:
+        """As QEMU: the load reads 0, the store is dropped (update forms
+        still write RA); anything else cannot be emulated here."""
+        insn = self.read_insn(pc)
+        ls = decode.ppc_simple_load_store(insn)
+        if ls is None:
+            self.cannot_emulate(f"{'store to' if is_write else 'load from'} unassigned "
+                                f"address {addr:#x}")
+            return
+        is_load, target, is_fp, update = ls           # (logged as "unassigned access")
+        if update:
+            ea = decode.ppc_effective_address(insn, self.gpr)
+            self.set_gpr((insn >> 16) & 31, ea or 0)
+        if is_load:
+            if is_fp:
+                self.uc.reg_write(P.UC_PPC_REG_FPR0 + target, 0)
+            else:
+                self.set_gpr(target, 0)
+        self.pc = pc + 4
 
     def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
         pc = self.pc                         # Unicorn: NIP is past the faulting insn

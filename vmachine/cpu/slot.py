@@ -13,7 +13,7 @@ from typing import Any
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
 
-from .engine import NEVER, AddressCallback, EnableBit, Engine, SysRegCallback
+from .engine import until_for, AddressCallback, EnableBit, Engine, SysRegCallback
 
 ADDR_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 SYSREG_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
@@ -122,7 +122,7 @@ class CSlotEngine(Engine):
         before = s.executed
         self.running = True
         try:
-            self.uc.emu_start(pc, NEVER)
+            self.uc.emu_start(pc, until_for(pc))
         finally:
             self.running = False
             self.last_count = s.executed - before
