@@ -38,6 +38,9 @@ EC_IABT_SAME, EC_DABT_SAME = 0x21, 0x25
 EC_IABT_LOWER, EC_DABT_LOWER = 0x20, 0x24
 ESR_IL = 1 << 25
 FSC_SYNC_EXTERNAL = 0x10
+FSC_ADDRESS_SIZE_L0 = 0x00           # an address above the PA range (MMU off)
+ISS_WNR = 1 << 6
+ISS_FNV = 1 << 10                    # FAR not valid
 
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT, EXCP_BKPT, EXCP_SMC = 1, 2, 3, 4, 7, 13
 
@@ -220,6 +223,9 @@ class Aarch64Cpu(VCpu):
             imm = (self.read_insn(pc) >> 5) & 0xFFFF
             self._sync(lambda: self.deliver_sync(EC_BRK, imm, pc))
             return
+        if intno in (EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT):
+            self._abort(intno == EXCP_PREFETCH_ABORT, pc)
+            return
         if intno == EXCP_SMC:
             # The PSCI conduit is hvc; with no EL3 an SMC is UNDEF (as QEMU's virt).
             self.svc.trace.guest_error(self.index, "smc without EL3", pc=pc - 4)
@@ -227,6 +233,30 @@ class Aarch64Cpu(VCpu):
             return
         self.svc.trace.guest_error(self.index, "unhandled exception", intno=intno, pc=pc)
         self._sync(lambda: self.deliver_sync(EC_UNKNOWN, 0, pc))
+
+    def _abort(self, is_fetch: bool, pc: int) -> None:
+        """An abort Unicorn's MMU code raised itself (unassigned addresses
+        reach _on_unmapped instead): with the MMU off, an address beyond
+        the physical address range, which QEMU reports as an address size
+        fault, level 0. A fetch abort executes nothing, so no instruction
+        boundary would come to stop at: Unicorn is stopped here."""
+        lower = self._lower()
+        if is_fetch:
+            ec, iss, far = EC_IABT_LOWER if lower else EC_IABT_SAME, FSC_ADDRESS_SIZE_L0, pc
+            self.uc.emu_stop()
+        else:
+            ec = EC_DABT_LOWER if lower else EC_DABT_SAME
+            acc = decode.a64_load_store_address(self.read_insn(pc), self._xreg_or_sp)
+            if acc is None:
+                iss, far = FSC_ADDRESS_SIZE_L0 | ISS_FNV, 0
+            else:
+                far, store = acc
+                iss = FSC_ADDRESS_SIZE_L0 | (ISS_WNR if store else 0)
+        self.svc.trace.guest_error(self.index, "address size fault", pc=pc, addr=far, fetch=is_fetch)
+        self._sync(lambda: self.deliver_sync(ec, iss, pc, far))
+
+    def _xreg_or_sp(self, n: int) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_SP) if n == 31 else self.x(n)
 
     def _sync(self, action: Callable[[], None]) -> None:
         self.pending_sync = action

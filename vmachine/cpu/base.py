@@ -53,6 +53,11 @@ class CpuServices(Protocol):
         """A hypercall (PPC `sc 1`) or PSCI call (AArch64 hvc): the board reads
         the arguments from the CPU's registers and writes the results."""
 
+    fatal: str | None             # one line: why the machine had to stop
+
+    def shutdown(self, reason: str, status: int = 0) -> None:
+        """End the run (reason "error" with `fatal` set: a one-line report)."""
+
 
 @dataclass
 class StepRecord:
@@ -231,11 +236,14 @@ class VCpu:
     # Whether a data access to an unassigned address faults (AArch64: external
     # abort) or reads as zero and ignores writes (PPC64 pseries under QEMU).
     unassigned_data_is_fault = True
+    # A page Unicorn accepts in mmio_map but never finds on the retry
+    # (UC_ERR_MAP): accesses to it reach deliver_fault instead.
+    UNMAPPABLE_PAGE = -1
 
     def _on_unmapped(self, uc: Uc, access: int, addr: int, size: int, value: int, _: Any) -> bool:
         is_fetch = access == 21                  # UC_MEM_FETCH_UNMAPPED
         is_write = access == 20                  # UC_MEM_WRITE_UNMAPPED
-        if not is_fetch and not self.unassigned_data_is_fault:
+        if not is_fetch and not self.unassigned_data_is_fault and addr & ~0xFFF != self.UNMAPPABLE_PAGE:
             self._map_unassigned_page(addr & ~0xFFF)
             return True                          # Unicorn retries; the page logs it
         self._fault = (self.pc, addr, size, is_write, is_fetch)
@@ -358,10 +366,9 @@ class VCpu:
         engine = self.engine
         try:
             engine.run(self.pc, budget)
-        except UcError:
+        except UcError as e:
             if self._fault is None:
-                self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
-                self.state = CpuState.STOPPED
+                self.cannot_emulate(f"Unicorn: {e}")
                 return engine.last_count
         if engine.host_stopped:
             self.suspended = True
@@ -369,6 +376,20 @@ class VCpu:
         engine.end_run()
         self._after_run()
         return engine.last_count
+
+    def cannot_emulate(self, why: str) -> None:
+        """The instruction at PC cannot be run (Unicorn gave up on it and
+        there is no architected interrupt to give instead): the vCPU stops and
+        so does the machine, with a one-line report (QEMU would not leave a
+        dead vCPU behind for the others to wait on)."""
+        pc = self.pc
+        insn = self.read_insn(pc) if self.svc.ram.contains(pc, 4) else None
+        self.svc.trace.guest_error(self.index, "cpu fault", pc=pc, why=why)
+        self.state = CpuState.STOPPED
+        if self.svc.fatal is None:
+            where = f"pc {pc:#x}" + ("" if insn is None else f" (instruction {insn:#010x})")
+            self.svc.fatal = f"cpu{self.index}: cannot emulate the instruction at {where}: {why}"
+        self.svc.shutdown("error", 1)
 
     def _after_run(self) -> None:
         if self._fault is not None:

@@ -22,7 +22,14 @@ from typing import Any, Callable
 
 from unicorn import UC_HOOK_CODE, Uc
 
-NEVER = 0xFFFF_FFFF_FFFF_FFFC        # an `until` address no guest reaches
+NEVER = 0xFFFF_FFFF_FFFF_FFFC        # an `until` address no guest reaches...
+
+
+def until_for(pc: int) -> int:
+    """...except one that jumps there: emu_start(pc, until=pc) returns at once
+    without executing (or faulting), and the vCPU would never move again.
+    Such a run stops at another address no code can run at (its fetch faults)."""
+    return NEVER if pc != NEVER else NEVER - 4
 
 AddressCallback = Callable[[int], None]
 # (Unicorn register id, mask, value meaning "interrupts enabled")

@@ -13,7 +13,15 @@ Every Unicorn quirk for PPC64 system code lives here
     external (0x500) and decrementer (0x900) interrupts are delivered here the
     way QEMU's powerpc_excp does for a pseries guest;
   * the timebase and decrementer are virtual: mftb/mfspr TB/DEC and mtspr DEC
-    found in loaded code are trapped with exact-address code hooks.
+    found in loaded code are trapped with exact-address code hooks;
+  * the guest runs with MSR[HV] set on Unicorn, but QEMU's pseries guest runs
+    in supervisor state: every SPR whose mfspr/mtspr behaves differently
+    there (hypervisor SPRs raise a privileged-SPR program check; PURR, SPURR,
+    TBU40 read the timebase) is trapped the same way (SPR_TRAPS);
+  * Unicorn never sets up the timebase state (env->tb_env is NULL) that
+    QEMU's helpers for PURR, SPURR, HDEC, VTB and TBU40 dereference: a zeroed
+    one is installed through the saved context, so an untrapped access
+    (code the guest wrote at run time) reads 0 instead of killing the process.
 """
 from __future__ import annotations
 
@@ -53,7 +61,8 @@ VEC_PROGRAM, VEC_FPU, VEC_DEC, VEC_SYSCALL = 0x700, 0x800, 0x900, 0xC00
 
 # QEMU exception numbers seen in UC_HOOK_INTR
 EXCP_DSI, EXCP_ISI, EXCP_ALIGN, EXCP_PROGRAM, EXCP_FPU, EXCP_SYSCALL = 2, 3, 5, 6, 7, 8
-EXCP_VPU, EXCP_VSXU, EXCP_HV_EMU = 73, 74, 96
+EXCP_VPU, EXCP_VSXU, EXCP_FU, EXCP_HV_EMU = 73, 74, 95, 96
+VEC_FU = 0xF60                   # facility unavailable (FSCR[IC] set by Unicorn)
 
 TB_FREQ = 512_000_000            # QEMU pseries timebase (cpu node timebase-frequency)
 
@@ -62,6 +71,42 @@ TB_FREQ = 512_000_000            # QEMU pseries timebase (cpu node timebase-freq
 STUB_BASE = 0x0007_FF00_0000_0000
 SPR_DSISR, SPR_DAR, SPR_SRR0, SPR_SRR1 = 18, 19, 26, 27
 SPR_SPRG0, SPR_SPRG1, SPR_SPRG2, SPR_SPRG3 = 272, 273, 274, 275
+
+# What mfspr/mtspr of an SPR does in a QEMU 7.2 pseries guest (supervisor
+# state, MSR[HV] = 0), where Unicorn (POWER10 with MSR[HV] set) differs or
+# crashes. Measured on QEMU with a guest running mfspr and mtspr of every SPR
+# 0..1023 (see guests/ppc64/sprs.c and tests/test_sprs.py). SPRs not listed
+# behave the same on both, or raise the same interrupt (TM SPRs 128-131:
+# facility unavailable).
+#   "tb"/"tbu": the virtual timebase (64 bits / upper 32 bits)
+#   "raw": the timebase without the guest's TBL/TBU writes (PURR, SPURR, TBU40)
+#   "wtbl"/"wtbu": mtspr TBL/TBU (284/285) set that half of the timebase; QEMU
+#     lets a supervisor-state guest do it, PURR/SPURR/DEC do not move
+#   "dec": the virtual decrementer
+#   "priv": program check, privileged SPR (SRR1 0x40000)
+#   "nop": nothing happens (an SPR this CPU does not have)
+#   an int: mfspr reads that constant
+_PRIV_MF = (0, 4, 5, 6, 152, 180, 186, 187, 188, 190, 286, 304, 305, 306, 307, 310,
+            313, 314, 315, 316, 317, 318, 319, 336, 337, 338, 349, 464, 816, 851, 921, 1008)
+_PRIV_MT = (0, 136, 176, 180, 186, 187, 188, 190, 259, 268, 269, 286, 287, 304, 305, 306,
+            307, 308, 309, 310, 313, 314, 315, 316, 317, 318, 319, 336, 337, 338, 349, 446,
+            464, 816, 848, 849, 851, 921, 1008, 1023)
+SPR_SPURR, SPR_PURR, SPR_HDEC, SPR_VTB, SPR_TBU40 = 308, 309, 310, 351, 849
+SPR_WR_TBL, SPR_WR_TBU = 284, 285
+SPR_PVR, SPR_MMCR0 = 287, 795
+PVR_POWER9_DD20 = 0x004E1200     # QEMU 7.2 pseries default CPU (the device tree's cpu-version)
+MMCR0_FC = 0x80000000            # MMCR0 at reset on QEMU: counters frozen
+SPR_TRAPS: dict[tuple[str, int], str] = {
+    **{("mfspr", n): "priv" for n in _PRIV_MF},
+    **{("mtspr", n): "priv" for n in _PRIV_MT},
+    ("mfspr", decode.SPR_DEC): "dec", ("mtspr", decode.SPR_DEC): "dec",
+    ("mfspr", decode.SPR_TBL_R): "tb", ("mfspr", decode.SPR_TBU_R): "tbu",
+    ("mfspr", SPR_WR_TBL): "tb", ("mfspr", SPR_WR_TBU): "tbu",
+    ("mtspr", SPR_WR_TBL): "wtbl", ("mtspr", SPR_WR_TBU): "wtbu",
+    ("mfspr", SPR_PURR): "raw", ("mfspr", SPR_SPURR): "raw", ("mfspr", SPR_TBU40): "raw",
+    ("mfspr", SPR_VTB): "nop", ("mtspr", SPR_VTB): "nop", ("mfspr", 855): "nop",
+    ("mfspr", 176): 0, ("mfspr", SPR_PVR): PVR_POWER9_DD20,
+}
 
 
 def _spr_field(spr: int) -> int:
@@ -82,6 +127,8 @@ _STUBS: dict[str, tuple[int, tuple[int, int]]] = {}
 for _k, (_name, (_a, _b)) in enumerate(sorted(_STUB_PAIRS.items())):
     _STUBS["get_" + _name] = (0x20 * _k, (_mfspr(11, _a), _mfspr(12, _b)))
     _STUBS["set_" + _name] = (0x20 * _k + 0x10, (_mtspr(_a, 11), _mtspr(_b, 12)))
+# Reset values Unicorn does not give: MMCR0 (and its user alias UMMCR0) = FC.
+_STUBS["set_mmcr0"] = (0x20 * len(_STUB_PAIRS), (_mtspr(SPR_MMCR0, 11), 0x60000000))
 
 
 class Ppc64Cpu(VCpu):
@@ -100,7 +147,10 @@ class Ppc64Cpu(VCpu):
         self.dec_written = 0xFFFF_FFFF
         self.dec_tb = 0
         self._dec_timer = None
+        # What the guest's TBL/TBU writes added to the timebase (mod 2**64).
+        self.tb_offset = 0
         self.reset_msr(MSR_HV)
+        self._run_stub("set_mmcr0", MMCR0_FC, 0)
 
     # ---- Unicorn set-up -------------------------------------------------------
     def _create_uc(self) -> Uc:
@@ -112,7 +162,31 @@ class Ppc64Cpu(VCpu):
         ctypes.memmove(ctx.context.value + offset, struct.pack("<Q", probe | MSR_HV), 8)
         uc.context_restore(ctx)
         uc.reg_write(P.UC_PPC_REG_MSR, probe | MSR_HV)              # recompute hflags
+        self._install_tb_env(uc)
         return uc
+
+    def _install_tb_env(self, uc: Uc) -> None:
+        """Give Unicorn the timebase state it never allocates: QEMU's
+        helpers for PURR/SPURR/HDEC/VTB/TBU40 dereference env->tb_env, NULL
+        in Unicorn (SIGSEGV). A zeroed ppc_tb_t (frequency 0, no timers)
+        makes them read 0 and store into offsets nobody reads. tb_env is
+        the pointer after FPSCR in CPUPPCState (then dcr_env, NULL too, and
+        the two cache line sizes); FPSCR is found by a distinctive value."""
+        self._tb_env = None
+        probe = 0xAAAA5555
+        uc.reg_write(P.UC_PPC_REG_FPSCR, probe)
+        ctx = uc.context_save()
+        blob = bytes(ctx)
+        uc.reg_write(P.UC_PPC_REG_FPSCR, 0)
+        hits = [i for i in range(0, len(blob) - 32, 8)
+                if blob[i:i + 8] == struct.pack("<Q", probe) and blob[i + 8:i + 24] == bytes(16)]
+        if len(hits) != 1:
+            return                          # another layout: only the address traps protect
+        self._tb_env = ctypes.create_string_buffer(512)
+        ctypes.memmove(ctx.context.value + hits[0] + 8,
+                       struct.pack("<Q", ctypes.addressof(self._tb_env)), 8)
+        ctypes.memmove(ctx.context.value + hits[0], bytes(8), 8)      # FPSCR back to 0
+        uc.context_restore(ctx)
 
     def reset_msr(self, msr: int) -> None:
         """Write MSR keeping HV (our real-mode enabler, not guest-visible state)."""
@@ -198,12 +272,38 @@ class Ppc64Cpu(VCpu):
     # QEMU 7.2 pseries under TCG: data accesses to unassigned physical addresses
     # read 0 and drop stores (no DSI, no machine check); fetches raise ISI.
     unassigned_data_is_fault = False
+    # Real addresses are 60 bits (EA bits 0:3 ignored); Unicorn cannot serve
+    # an MMIO page at the very top (its retry fails with UC_ERR_MAP), so a
+    # data access there (e.g. to EA -4) is emulated by decoding it.
+    UNMAPPABLE_PAGE = 0x0FFF_FFFF_FFFF_F000
 
     def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
         if is_fetch:
             self._vector(VEC_ISI, pc, SRR1_ISI_NOPAGE)
+        elif not self.unassigned_data_is_fault:
+            self._unassigned_data_access(pc, addr, is_write)
         else:
             self._vector(VEC_DSI, pc, 0, dar=addr, dsisr=DSISR_NOPAGE | (DSISR_STORE if is_write else 0))
+
+    def _unassigned_data_access(self, pc: int, addr: int, is_write: bool) -> None:
+        """As QEMU: the load reads 0, the store is dropped (update forms
+        still write RA); anything else cannot be emulated here."""
+        insn = self.read_insn(pc)
+        ls = decode.ppc_simple_load_store(insn)
+        if ls is None:
+            self.cannot_emulate(f"{'store to' if is_write else 'load from'} unassigned "
+                                f"address {addr:#x}")
+            return
+        is_load, target, is_fp, update = ls           # (logged as "unassigned access")
+        if update:
+            ea = decode.ppc_effective_address(insn, self.gpr)
+            self.set_gpr((insn >> 16) & 31, ea or 0)
+        if is_load:
+            if is_fp:
+                self.uc.reg_write(P.UC_PPC_REG_FPR0 + target, 0)
+            else:
+                self.set_gpr(target, 0)
+        self.pc = pc + 4
 
     def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
         pc = self.pc                         # Unicorn: NIP is past the faulting insn
@@ -218,6 +318,8 @@ class Ppc64Cpu(VCpu):
             insn = self.read_insn(pc - 4)
             if decode.ppc_is_trap(insn):
                 bits = SRR1_TRAP
+            elif intno == EXCP_HV_EMU and decode.ppc_spr_access(insn) is not None:
+                bits = SRR1_PRIV             # QEMU 7.2 pseries: SPR 0/4/5/6 (INVAL_SPR)
             elif self.msr & MSR_PR and intno == EXCP_PROGRAM:
                 bits = SRR1_PRIV
             else:
@@ -226,8 +328,8 @@ class Ppc64Cpu(VCpu):
                                        reason=bits)
             self._sync(lambda: self._vector(VEC_PROGRAM, pc - 4, bits))
             return
-        if intno in (EXCP_FPU, EXCP_VPU, EXCP_VSXU):
-            vec = {EXCP_FPU: VEC_FPU, EXCP_VPU: 0xF20, EXCP_VSXU: 0xF40}[intno]
+        if intno in (EXCP_FPU, EXCP_VPU, EXCP_VSXU, EXCP_FU):
+            vec = {EXCP_FPU: VEC_FPU, EXCP_VPU: 0xF20, EXCP_VSXU: 0xF40, EXCP_FU: VEC_FU}[intno]
             self._sync(lambda: self._vector(vec, pc - 4))
             return
         if intno == EXCP_ALIGN:
@@ -249,7 +351,15 @@ class Ppc64Cpu(VCpu):
 
     # ---- time: timebase and decrementer -------------------------------------------
     def timebase(self) -> int:
+        return (self.raw_timebase() + self.tb_offset) & 0xFFFF_FFFF_FFFF_FFFF
+
+    def raw_timebase(self) -> int:
+        """The timebase as the virtual clock gives it (what PURR, SPURR and
+        the decrementer follow), without the guest's TBL/TBU writes."""
         return self.svc.clock.read() * TB_FREQ // 1_000_000_000
+
+    def write_timebase(self, value: int) -> None:
+        self.tb_offset = (value - self.raw_timebase()) & 0xFFFF_FFFF_FFFF_FFFF
 
     def _tb_now(self) -> int:
         return self.svc.clock.peek() * TB_FREQ // 1_000_000_000
@@ -278,35 +388,55 @@ class Ppc64Cpu(VCpu):
         self.update_delivery_watch()
 
     def trap_timebase_accesses(self, code: bytes, base: int) -> None:
-        """Answer the time-base reads (mftb, mfspr TBL/TBU) and decrementer
-        accesses (mfspr/mtspr DEC) in `code`, loaded at `base`, from the
-        virtual clock: Unicorn's own timebase follows host time. The board
-        calls this for the images it loads."""
+        """Trap the SPR accesses in `code`, loaded at `base`, that vmachine
+        answers itself (SPR_TRAPS): time-base reads (mftb, mfspr TBL/TBU,
+        PURR, SPURR, TBU40) and decrementer accesses come from the virtual
+        clock (Unicorn's own timebase is not virtual, and its PURR/SPURR/HDEC
+        helpers crash); hypervisor SPRs raise the program check a pseries
+        guest gets on QEMU. The board calls this for the images it loads."""
+        self.trap_spr_accesses(code, base)
+
+    def trap_spr_accesses(self, code: bytes, base: int) -> None:
         for off in range(0, len(code) - 3, 4):
             insn = int.from_bytes(code[off:off + 4], "big")
             acc = decode.ppc_spr_access(insn)
-            if acc is None:
-                continue
-            kind, spr, _ = acc
-            if spr in (decode.SPR_TBL_R, decode.SPR_TBU_R) or spr == decode.SPR_DEC:
+            if acc is not None and (acc[0], acc[1]) in SPR_TRAPS:
                 self.watch_address(base + off)
 
     def _on_watched(self, address: int) -> None:
-        acc = decode.ppc_spr_access(self.read_insn(address))
-        if acc is None:
-            return
+        insn = self.read_insn(address)
+        acc = decode.ppc_spr_access(insn)
+        action = None if acc is None else SPR_TRAPS.get((acc[0], acc[1]))
+        if action is None:
+            return                            # the code there changed: let it run
         kind, spr, rt = acc
+        if action == "priv":
+            self.svc.trace.guest_error(self.index, "privileged spr", pc=address, insn=insn, spr=spr)
+            self._sync(lambda: self._vector(VEC_PROGRAM, address, SRR1_PRIV))
+            self.pc = address                 # the access itself never executes
+            return
         if kind == "mfspr":
-            if spr == decode.SPR_DEC:
+            if action == "dec":
                 value = self.dec_value()
                 value = value - (1 << 32) if value & 0x8000_0000 else value   # sign-extended
-            elif spr == decode.SPR_TBU_R:
+            elif action == "tbu":
                 value = self.timebase() >> 32
-            else:
+            elif action == "tb":
                 value = self.timebase()
-            self.set_gpr(rt, value)
-        elif spr == decode.SPR_DEC:
+            elif action == "raw":
+                value = self.raw_timebase()
+            elif isinstance(action, int):
+                value = action
+            else:
+                value = None                  # "nop": RT unchanged
+            if value is not None:
+                self.set_gpr(rt, value)
+        elif action == "dec":
             self.write_dec(self.gpr(rt))
+        elif action == "wtbl":
+            self.write_timebase(self.timebase() & ~0xFFFF_FFFF | self.gpr(rt) & 0xFFFF_FFFF)
+        elif action == "wtbu":
+            self.write_timebase((self.gpr(rt) & 0xFFFF_FFFF) << 32 | self.timebase() & 0xFFFF_FFFF)
         self.pc = address + 4
 
     # ---- registers -------------------------------------------------------------------
@@ -335,7 +465,7 @@ class Ppc64Cpu(VCpu):
         self.state = CpuState.RUNNING
 
 
-# ---- migrated state: section "cpu<N>" v1 ------------------------------------------------------
+# ---- migrated state: section "cpu<N>" v2 ------------------------------------------------------
 _CORE_SPRS = (("lr", P.UC_PPC_REG_LR), ("ctr", P.UC_PPC_REG_CTR), ("cr", P.UC_PPC_REG_CR),
               ("xer", P.UC_PPC_REG_XER))
 
@@ -390,7 +520,8 @@ def _checked_only(cpu: Ppc64Cpu, value: object) -> None:
 _REGS = Struct(tuple(Field(f"r{n}", U64) for n in range(32))
                + tuple(Field(k, U64) for k in ("pc", "msr", "lr", "ctr", "cr", "xer")))
 
-PPC64_CPU_STATE = VMStateDescription("cpu", 1, (
+# v2: tb_offset (the guest's timebase writes)
+PPC64_CPU_STATE = VMStateDescription("cpu", 2, (
     Field("arch", Str(("ppc64",)), put_fn=_checked_only),
     Field("regs", _REGS, get_fn=_get_regs, put_fn=_put_regs),
     Field("fpr", Array(U64, count=32),
@@ -402,4 +533,5 @@ PPC64_CPU_STATE = VMStateDescription("cpu", 1, (
     Field("state", Str(tuple(s.value for s in CpuState)), get_fn=lambda c: c.state.value,
           put_fn=_put_state),
     Field("dec_written", U32), Field("dec_tb", U64),
+    Field("tb_offset", U64, since=2, default=0),
 ), post_load=_post_load)

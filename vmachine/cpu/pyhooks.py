@@ -13,7 +13,7 @@ from typing import Any
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
 
-from .engine import NEVER, AddressCallback, EnableBit, Engine, SysRegCallback
+from .engine import until_for, AddressCallback, EnableBit, Engine, SysRegCallback
 
 
 class PythonHookEngine(Engine):
@@ -32,7 +32,7 @@ class PythonHookEngine(Engine):
         self.last_count = budget
         self.running = True
         try:
-            self.uc.emu_start(pc, NEVER, count=budget)
+            self.uc.emu_start(pc, until_for(pc), count=budget)
         finally:
             self.running = False
             self._drop_stop_hook()

@@ -15,7 +15,7 @@ from unicorn import UC_ARCH_ARM64, UC_ARCH_PPC, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_
 from unicorn.arm64_const import UC_ARM64_REG_PC
 from unicorn.ppc_const import UC_PPC_REG_PC
 
-from .engine import NEVER, AddressCallback, EnableBit, Engine, SysRegCallback
+from .engine import until_for, AddressCallback, EnableBit, Engine, SysRegCallback
 
 ADDR_CB = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 SYSREG_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
@@ -169,7 +169,7 @@ class CSlotEngine(Engine):
         self._error = None
         self.running = True
         try:
-            self.uc.emu_start(pc, NEVER)
+            self.uc.emu_start(pc, until_for(pc))
         finally:
             self.running = False
             self.last_count = s.executed - before
