@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from gicrig import DIST, ITS, ITT, LPI, OUTSIDE, PEND, PROP, REDIST, GicRig, ItsRig, fake_cpus
+from gicrig import DIST, ITS, ITT, LPI, OUTSIDE, PROP, REDIST, GicRig, ItsRig, fake_cpus
 from types import SimpleNamespace
 from vmachine.errors import ConfigError, DeviceError
 from vmachine.intc.gicv3 import NUM_SPI, GicV3
