@@ -40,8 +40,12 @@ CPU); the data is the EventID. Host interface: `translate_msi(address, data,
 device_id)` -> (INTID, vCPU) without side effects, `signal_msi(...)` delivers
 (KVM_SIGNAL_MSI). Errors (DeviceError): EINVAL for an address other than
 GITS_TRANSLATER or an ID out of range, ENOENT for an unmapped device, event
-or collection, EBUSY while the ITS is disabled, EFAULT when a table lies
-outside RAM.
+or collection (or an ITE whose INTID is not an LPI), EBUSY while the ITS
+is disabled, EFAULT when a table lies outside RAM; `signal_msi` also
+refuses what `gic.lpi_process` refuses (EBUSY: the target's EnableLPIs is
+0). Every argument is checked (ints, not bool) before anything changes.
+The ITS reaches the redistributors through `gic.its_port()`, never the
+GIC's host API, so no guest command raises.
 """
 from __future__ import annotations
 
@@ -51,6 +55,8 @@ from ..errors import DeviceError
 from ..regs import CallTable, Register, RegisterBank, WIDTHS_64, deposit, extract, raz
 from ..state import BOOL, Array, Field, StateError, U32, U64, VMStateDescription
 from .gicv3 import _IDREGS, GIC_IIDR, LPI_INTID_START, GICD_TYPER_IDBITS, INTID_SPURIOUS
+from .gicv3.common import ADDR_ALIGN, ADDR_LIMIT
+from .gicv3.device import GicV3, check_callable, check_ram, is_number
 
 TRANSLATION_FRAME = 0x1_0000
 GITS_TRANSLATER = TRANSLATION_FRAME + 0x40
@@ -146,7 +152,21 @@ class GicV3Its:
     def __init__(self, gic, ram, base: int,
                  log_guest_error: Callable[..., None] = lambda what, **k: None,
                  log_event: Callable[..., None] = lambda what, **k: None):
-        self.gic = gic
+        """`gic`: the GicV3 whose redistributors get the LPIs; `ram`: guest
+        RAM (contains/read/write/read_int/write_int); `base`: the 128 KiB
+        frame pair's address, 64 KiB aligned, below 2^48 (EINVAL otherwise)."""
+        if not isinstance(gic, GicV3):
+            raise DeviceError("EINVAL", f"ITS: gic {type(gic).__name__} is not a GicV3")
+        check_ram(ram, "ITS: guest RAM", ("contains", "read", "write", "read_int", "write_int"))
+        if not is_number(base) or base < 0 or base % ADDR_ALIGN \
+                or base + 2 * TRANSLATION_FRAME > ADDR_LIMIT:
+            raise DeviceError("EINVAL", f"ITS: base {base!r} must be 64 KiB aligned and the "
+                                        f"frames below 2^48")
+        check_callable(log_guest_error, "ITS: log_guest_error")
+        check_callable(log_event, "ITS: log_event")
+        # The redistributors' side of the GIC (QEMU gicv3_redist_*_lpi), not
+        # its host API: guest commands never raise (gicv3.device.ItsPort).
+        self.gic = gic.its_port()
         self.ram = ram
         self.base = base
         self.guest_error = log_guest_error
@@ -483,12 +503,14 @@ class GicV3Its:
 
     def translate_msi(self, address: int, data: int, device_id: int) -> tuple[int, int]:
         """(LPI INTID, target vCPU) the MSI (address, data) from `device_id`
-        would raise; no side effect (nothing logged, nothing pending)."""
-        if address != self.doorbell:
-            raise DeviceError("EINVAL", f"ITS: MSI address {address:#x} is not GITS_TRANSLATER "
+        would raise; no side effect (nothing logged, nothing pending). The
+        address, data and DeviceID are ints (not bool); an ITE whose INTID
+        is not an LPI (guest-written table) is ENOENT."""
+        if not is_number(address) or address != self.doorbell:
+            raise DeviceError("EINVAL", f"ITS: MSI address {address!r} is not GITS_TRANSLATER "
                                         f"({self.doorbell:#x})")
         for v, what in ((data, "data"), (device_id, "DeviceID")):
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MASK32:
+            if not is_number(v) or not 0 <= v <= MASK32:
                 raise DeviceError("EINVAL", f"ITS: MSI {what} {v!r} is not a 32-bit number")
         if not self.enabled:
             raise DeviceError("EBUSY", "ITS: GITS_CTLR.Enabled is 0")
@@ -500,12 +522,19 @@ class GicV3Its:
             raise DeviceError("EFAULT", f"ITS: translation table at {e.addr:#x} outside RAM") from None
         if r != OK:
             raise DeviceError("ENOENT", f"ITS: {why}")
+        if not LPI_INTID_START <= intid < 1 << (GICD_TYPER_IDBITS + 1):
+            raise DeviceError("ENOENT", f"ITS: the ITE of DeviceID {device_id:#x} EventID "
+                                        f"{data:#x} holds INTID {intid:#x}, not an LPI")
         return intid, rd
 
     def signal_msi(self, address: int, data: int, device_id: int) -> None:
         """KVM_SIGNAL_MSI: translate (errors as translate_msi, nothing
-        changes) and make the LPI pending on its redistributor."""
+        changes) and make the LPI pending on its redistributor; refused
+        (nothing changes) as `gic.lpi_process` refuses: EBUSY while the
+        target's EnableLPIs is 0 (KVM), EINVAL for an LPI beyond its
+        PROPBASER.IDbits, EFAULT for a pending table outside RAM."""
         intid, rd = self.translate_msi(address, data, device_id)
+        self.gic.lpi_check(rd, intid)
         self.event("its_msi", device_id=device_id, event_id=data, intid=intid, target=rd)
         self.gic.lpi_process(rd, intid, True)
 
@@ -515,7 +544,10 @@ class GicV3Its:
         return GICV3_ITS_STATE.save(self)
 
     def load_state(self, sections: dict) -> None:
-        """Validate the whole section first (StateError), then store it."""
+        """Validate the whole section first (StateError), then store it;
+        `sections`: a dict of sections by name (EINVAL otherwise)."""
+        if not isinstance(sections, dict):
+            raise DeviceError("EINVAL", f"ITS: snapshot sections {type(sections).__name__} (a dict)")
         GICV3_ITS_STATE.apply(self, GICV3_ITS_STATE.decode(self, sections))
 
     def _post_load(self) -> None:

@@ -48,6 +48,24 @@ vCPU (the board uses it as the trace's CPU). Misuse raises DeviceError with
 KVM's errno names: ENXIO before init (or when addresses are missing at
 init), EBUSY for a second init or address change after it, EEXIST for a
 second distributor address, EINVAL for bad numbers.
+
+Every host method checks all its arguments before it changes anything (a
+refused call leaves the device, its lines and the trace as they were), and
+nothing it accepts can make a later guest access raise:
+  * numbers (vCPU indexes, GSIs, INTIDs, addresses, counts, MPIDRs) are
+    plain ints; bool, float, None, str are EINVAL (True is not vCPU 1);
+  * levels (irq_line, a ppi_line callback, lpi_process) are 0, 1, False or
+    True; anything else (2, -1, 1.0, None) is EINVAL;
+  * vCPU indexes are 0..n-1 (-1 is EINVAL, not the last vCPU); SPIs gsi
+    0..255, PPIs INTID 16..31, LPIs 8192 up to the redistributor's
+    PROPBASER.IDbits (EINVAL), on a redistributor with EnableLPIs (EBUSY,
+    as KVM's MSI injection) whose pending table is in RAM (EFAULT);
+  * addresses are 64 KiB aligned and end below 2^48; callbacks (logs, IRQ
+    and FIQ outputs) are callable; guest RAM has the methods used on it.
+The ITS does not use this host API: it gets `its_port()`, the
+redistributors' LPI interface, which ignores what the architecture ignores
+(an INTID read from a guest table that is not an LPI the redistributor
+accepts, EnableLPIs 0) so a guest's ITS command never raises.
 """
 from .common import (  # the spec values, as `gicv3.NAME`
     NUM_IRQ, GIC_INTERNAL, NUM_SPI, MAX_CPUS, LPI_INTID_START, INTID_SPURIOUS, DIST_SIZE,
