@@ -150,13 +150,13 @@ def cas(m, xive: bool) -> int:
 
 # ---- lookups the README does not spell out (one line each to change after a refactor) ---------
 def xics_host(m):
-    """The XICS host interface (README: m.board.intc.xics while XICS is active)."""
-    return m.board.xics.xics
+    """The XICS host interface (README: m.board.intcs["xics"].xics)."""
+    return m.board.intcs["xics"].xics
 
 
 def xive_host(m):
-    """README: m.board.xive.xive."""
-    return m.board.xive.xive
+    """README: m.board.intcs["xive"].xive."""
+    return m.board.intcs["xive"].xive
 
 
 def gic_host(m):

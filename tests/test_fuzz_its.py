@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -180,10 +179,6 @@ def run_program(p: dict) -> dict:
     return stats
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 item 1: INVALL (and MOVALL) cost what is pending, not what changed; minimal example: "
-    "33 LPIs pending on each of 2 vCPUs, queue = [INVALL], CWRITER store -> 1 command, 67 RAM accesses "
-    "(INVALL_EXAMPLE in this file)"))
 @fuzz_settings(25)
 @example(p=INVALL_EXAMPLE)
 @given(p=ITS_PROGRAM)

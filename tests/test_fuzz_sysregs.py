@@ -20,7 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from fuzz_support import LONG
 
@@ -73,9 +72,6 @@ def ppc_sprs() -> list[int]:
     return list(range(1024)) if LONG else sorted(set(range(0, 1024, 32)) | set(KNOWN_SPRS))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 item 6: mfspr of SPURR (308), PURR (309) or HDEC (310) as a vCPU's first instruction "
-    "crashes Unicorn with SIGSEGV; minimal example: fresh pseries, `mfspr r3,308`, m.step(0)"))
 def test_ppc64_mfspr_every_spr_on_a_fresh_machine():
     probe("ppc64", ppc_sprs(), fresh=True)
 
