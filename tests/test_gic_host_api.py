@@ -6,6 +6,7 @@ ITS command raise. No guest runs: the model is driven directly (gicrig)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -22,6 +23,13 @@ BAD_NUMBERS = [-1, -(1 << 70), 1 << 70, True, False, 1.0, 0.5, float("nan"), Non
 BAD_LEVELS = [2, -1, 1 << 64, 1.0, 0.0, 0.5, None, "1", [1]]
 BAD_CPUS = [-1, N, 1 << 70, True, False, 1.0, None, "0"]
 NOT_CALLABLE = [None, 5, "print"]
+
+
+def stable_id(value) -> str:
+    """A test id that is the same in every process (pytest-xdist compares
+    them): no memory addresses from object() reprs."""
+    text = repr(value)
+    return re.sub(r" at 0x[0-9a-f]+", "", text)
 
 # vCPU roles in the rig
 CPU_OK, CPU_PEND_OUTSIDE, CPU_IDBITS13, CPU_LPIS_OFF = 0, 1, 2, 3
@@ -77,7 +85,7 @@ def refused(r: ItsRig, fn, errno: str = "EINVAL") -> DeviceError:
 
 
 def cases_for(name, fn, values, errno="EINVAL"):
-    return [pytest.param(fn, v, errno, id=f"{name}-{v!r}") for v in values]
+    return [pytest.param(fn, v, errno, id=f"{name}-{stable_id(v)}") for v in values]
 
 
 # ---- GicV3, initialised ---------------------------------------------------------------------------
@@ -230,7 +238,7 @@ def _cpu(index=0, mpidr=0x8000_0000):
     [SimpleNamespace(index=0)], [_cpu(mpidr=None)], [_cpu(mpidr=1.5)], [_cpu(mpidr=True)],
     [_cpu(mpidr=-1)], [_cpu(mpidr=1 << 64)], [_cpu(mpidr="0")],
     [_cpu(0, 0x8000_0001), _cpu(1, 0x8000_0001)],
-], ids=repr)
+], ids=stable_id)
 def test_init_refuses_bad_vcpus(cpus):
     g = GicV3()
     g.set_dist_addr(DIST)
@@ -342,7 +350,7 @@ def its_args(**kw):
                          + [{"ram": v} for v in (None, 5, object(), bytearray(16))]
                          + [{"base": v} for v in BAD_NUMBERS + [ITS + 0x1000, (1 << 48) - 0x1_0000]]
                          + [{"log_guest_error": v} for v in NOT_CALLABLE]
-                         + [{"log_event": v} for v in NOT_CALLABLE], ids=repr)
+                         + [{"log_event": v} for v in NOT_CALLABLE], ids=stable_id)
 def test_its_constructor_refuses(kw):
     with pytest.raises(DeviceError) as e:
         GicV3Its(**its_args(**kw))
