@@ -248,3 +248,252 @@ def test_pseries_xics_msi_and_irqchip_routes():
     with pytest.raises(DeviceError, match="ENOENT"):
         rt.signal(3)
     rt.close()
+
+
+# ---- coalescing, bounded queue, order (issue 15, item 3) ----------------------------------------
+def spy_host(m):
+    """Record every delivery reaching the board's IrqChipHost methods."""
+    log, b = [], m.board
+    for name in ("irqchip_set_pin", "signal_msi", "inject_translated"):
+        orig = getattr(b, name)
+        setattr(b, name, lambda *a, _o=orig, _n=name: (log.append((_n,) + a), _o(*a))[1])
+    return log
+
+
+@pytest.mark.parametrize("once", [False, True])
+def test_triggers_before_a_drain_are_one_delivery_of_an_edge_msi(virt_its, once):
+    m, r, rt = virt_its
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
+    fd = rt.irqfd(6, translate_once=once)
+    log = spy_host(m)
+    assert fd.trigger() is True                        # queued
+    assert [fd.trigger() for _ in range(999)] == [False] * 999     # coalesced into it
+    assert rt.pending() == 1
+    assert rt.drain() == 1000                          # calls consumed ...
+    assert len(log) == 1 and r.g.lpi_pending(1) == [LPI + 5]       # ... by one delivery
+    assert rt.pending() == 0 and rt.drain() == 0
+    assert (fd.triggers, fd.coalesced, fd.deliveries) == (1000, 999, 1)
+    st = rt.stats()
+    assert (st["calls"], st["coalesced"], st["deliveries"], st["drains"], st["queued"],
+            st["max_queued"]) == (1000, 999, 1, 1, 0, 1)
+    assert fd.trigger() is True                        # delivered: the next trigger queues again
+    rt.drain()
+    assert len(log) == 2 and fd.deliveries == 2
+    fd.fire()                                          # synchronous: not queued, not counted
+    assert len(log) == 3 and fd.deliveries == 2 and rt.stats()["calls"] == 1001
+
+
+def test_coalescing_on_an_edge_spi_and_on_pseries():
+    m, r, rt = looping_virt()
+    rt.set_routing([IrqchipRoute(5, 10)])
+    fd = rt.irqfd(5)
+    log = spy_host(m)
+    for _ in range(50):
+        fd.trigger()
+    rt.drain()
+    assert log == [("irqchip_set_pin", 10, 1), ("irqchip_set_pin", 10, 0)]     # one pulse
+    rt.close()
+    m = create_machine("pseries", smp=1)
+    xics = m.board.active.xics
+    xics.set_sources(0x1100, [5 << 32])
+    xics.set_icp_state(0, IcpState(0xFF << 24, 0xFF, 0xFF))
+    rt = GsiRouting(m)
+    rt.set_routing([MsiRoute(3, 0, 0x1100)])
+    fd = rt.irqfd(3)
+    log = spy_host(m)
+    for _ in range(50):
+        fd.trigger()
+    rt.drain()
+    assert log == [("signal_msi", 0, 0x1100, 0)] and not fd.errors
+    assert xics.get_icp_state(0).xirr & 0xFF_FFFF == 0x1100
+    rt.close()
+
+
+def test_resample_trigger_and_ack_coalesce_in_order(virt_its):
+    m, r, rt = virt_its
+    calls = []
+    rt.set_routing([IrqchipRoute(7, 11)])
+    fd = rt.irqfd(7, resample=True, on_resample=lambda: calls.append(spi_pending(r, 43)))
+    log = spy_host(m)
+    for _ in range(5):
+        fd.trigger()
+    rt.drain()                                         # one assert
+    assert log == [("irqchip_set_pin", 11, 1)] and fd.asserted and spi_pending(r, 43)
+    del log[:]
+    for _ in range(5):
+        fd.ack()
+    rt.drain()                                         # one resample
+    assert log == [("irqchip_set_pin", 11, 0)] and calls == [0] and not fd.asserted
+    del log[:]
+    for op in (fd.trigger, fd.ack, fd.trigger, fd.trigger):   # -> ack, trigger
+        op()
+    assert fd._ops == ("ack", "trigger")
+    rt.drain()
+    assert log == [("irqchip_set_pin", 11, 0), ("irqchip_set_pin", 11, 1)]
+    assert calls == [0, 0] and fd.asserted and spi_pending(r, 43)
+    del log[:]
+    for op in (fd.ack, fd.trigger, fd.ack, fd.trigger, fd.ack):   # -> trigger, ack
+        op()
+    assert fd._ops == ("trigger", "ack") and rt.pending() == 1
+    rt.drain()
+    assert log == [("irqchip_set_pin", 11, 1), ("irqchip_set_pin", 11, 0)]
+    assert calls == [0, 0, 0] and not fd.asserted and not spi_pending(r, 43)
+    assert fd.triggers == 5 + 3 + 2 and fd.deliveries == 1 + 1 + 2 + 2
+    assert fd.coalesced == fd.triggers + 5 + 1 + 3 - fd.deliveries
+
+
+def test_retrigger_during_a_drain_waits_for_the_next_one(virt_its):
+    m, r, rt = virt_its
+    rt.set_routing([IrqchipRoute(7, 11)])
+    fd = rt.irqfd(7, resample=True)
+    fd.on_resample = lambda: fd.trigger()              # the device still needs service
+    fd.trigger()
+    fd.ack()
+    rt.drain()
+    assert not fd.asserted and fd._ops == ("trigger",) and rt.pending() == 1
+    rt.drain()
+    assert fd.asserted and rt.pending() == 0
+
+
+def test_close_drops_queued_work(virt_its):
+    m, r, rt = virt_its
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1)])
+    a, b = rt.irqfd(6), rt.irqfd(6)
+    a.trigger()
+    b.trigger()
+    a.close()
+    assert rt.pending() == 1 and a.trigger() is False
+    assert rt.drain() == 1 and a.deliveries == 0 and b.deliveries == 1
+    b.trigger()
+    rt.close()
+    assert rt.pending() == 0 and rt.drain() == 0
+
+
+def test_queued_errors_are_bounded(virt_its):
+    from vmachine.intc.msi_routing import ERRORS_KEPT
+    m, r, rt = virt_its
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 9, 1)])     # event 9 is not mapped
+    fd = rt.irqfd(6)
+    for _ in range(ERRORS_KEPT + 10):
+        fd.trigger()
+        fd.trigger()
+        rt.drain()
+    assert len(fd.errors) == ERRORS_KEPT and fd.error_count == ERRORS_KEPT + 10
+    assert {e.errno_name for e in fd.errors} == {"ENOENT"}
+
+
+def test_drain_order_is_creation_order_whatever_the_arrival_order():
+    """Triggers from threads arriving in any order: each drain delivers in
+    irqfd creation order, so the same drain points give the same deliveries."""
+    orders = set()
+    for arrival in ([0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]):
+        m, r = virt_with_its(smp=2)
+        for k in range(4):
+            r.full(dev=1, ev=k, intid=LPI + 10 + k, cpu=k % 2)
+        rt = GsiRouting(m)
+        rt.set_routing([MsiRoute(10 + k, r.its.doorbell, k, 1) for k in range(4)])
+        fds = [rt.irqfd(10 + k, translate_once=k % 2 == 1) for k in range(4)]
+        log = spy_host(m)
+        for k in arrival:                              # one host thread per trigger, in this order
+            t = threading.Thread(target=lambda fd=fds[k]: [fd.trigger() for _ in range(k + 1)])
+            t.start()
+            t.join()
+        rt.drain()
+        orders.add((tuple(log), tuple(r.g.lpi_pending(0)), tuple(r.g.lpi_pending(1))))
+        rt.close()
+    assert len(orders) == 1
+    log = orders.pop()[0]
+    assert [e[0] for e in log] == ["signal_msi", "inject_translated"] * 2
+    assert [e[2] if e[0] == "signal_msi" else e[1] - LPI - 10 for e in log] == [0, 1, 2, 3]
+
+
+def test_drain_limit_bounds_the_work_of_one_drain_round_robin(virt_its):
+    m, r, rt = virt_its
+    rt.drain_limit = 2
+    rt.set_routing([IrqchipRoute(k, k) for k in range(5)])
+    fds = [rt.irqfd(k) for k in range(5)]
+    log = spy_host(m)
+
+    def drained():
+        rt.drain()
+        pins = [e[1] for e in log if e[2] == 1]
+        del log[:]
+        return pins
+
+    for fd in reversed(fds):
+        fd.trigger()
+    assert drained() == [0, 1] and rt.pending() == 3
+    fds[0].trigger()
+    assert drained() == [2, 3]                         # continues after the last one delivered
+    fds[1].trigger()
+    assert drained() == [4, 0] and rt.pending() == 1   # then wraps
+    assert drained() == [1] and rt.pending() == 0
+    st = rt.stats()
+    assert st["deferred"] == 3 + 2 + 1 and st["max_queued"] == 5 and st["deliveries"] == 7
+    with pytest.raises(DeviceError, match="EINVAL"):
+        GsiRouting(m, drain_limit=0)
+
+
+def test_trigger_storm_from_threads_keeps_the_queue_bounded_and_the_guest_running():
+    """4 host threads call trigger()/ack() in a loop while the guest runs:
+    the queue never holds more than one entry per irqfd, every call is
+    accounted for (delivered or coalesced), and the guest runs every round."""
+    m, r, rt = looping_virt()
+    r.full(dev=1, ev=1, intid=LPI + 6, cpu=0)
+    rt.set_routing([MsiRoute(6, r.its.doorbell, 0, 1), MsiRoute(7, r.its.doorbell, 1, 1),
+                    IrqchipRoute(8, 3), IrqchipRoute(9, 4)])
+    resampled = []
+    fds = [rt.irqfd(6), rt.irqfd(7, translate_once=True), rt.irqfd(8),
+           rt.irqfd(9, resample=True, on_resample=lambda: resampled.append(1))]
+    cap = 200_000                                      # per thread: the old FIFO would hold them all
+    warm = [threading.Event() for _ in fds]
+    stop = threading.Event()
+    made = [0] * len(fds)
+
+    def hammer(i):
+        fd, n = fds[i], 0
+        ops = (fd.trigger, fd.ack) if fd.resample else (fd.trigger,)
+        while n < cap and not stop.is_set():
+            for op in ops:                             # a resample irqfd ends on an ack
+                op()
+            n += len(ops)
+            if n >= 100:
+                warm[i].set()
+        warm[i].set()
+        made[i] = n
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(fds))]
+    for t in threads:
+        t.start()
+    for w in warm:
+        w.wait()
+    calls_before = rt.stats()["calls"]
+    seen = []
+
+    def sample(mm):
+        seen.append(rt.pending())
+        return False
+
+    rounds = 100
+    try:
+        res = m.run(max_insns=m.insns + rounds * m.quantum, until=sample)
+        calls_during = rt.stats()["calls"] - calls_before
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert res.reason == "max-insns" and len(seen) == rounds and m.insns == rounds * m.quantum
+    assert max(seen) <= len(fds) and rt.stats()["max_queued"] <= len(fds)
+    assert all(len(fd._ops) <= 2 for fd in fds)
+    assert calls_before >= 4 * 100 and calls_during > 0
+    rt.drain()                                         # what the threads left queued
+    st = rt.stats()
+    assert st["calls"] == sum(made) and st["queued"] == 0
+    assert st["coalesced"] >= 3 * 99 + 98              # the warm-up calls met no drain
+    for fd, n in zip(fds, made):
+        assert not fd.errors and fd.deliveries <= st["drains"] * (2 if fd.resample else 1)
+        assert fd.coalesced + fd.deliveries == n
+    assert st["deliveries"] == sum(fd.deliveries for fd in fds) < sum(made)
+    assert len(resampled) <= st["drains"]
+    assert not fds[3].asserted                         # its last call was an ack
+    assert r.g.lpi_pending(0) == [LPI + 5, LPI + 6]    # IRQs masked: the LPIs stay pending

@@ -330,3 +330,210 @@ def test_bad_state_is_refused_before_anything_changes(damage):
     with pytest.raises(StateError):
         y.load_state({"xics": sec})
     assert y.save_state() == before and ylines == {0: False, 1: False}
+
+
+# ---- hostile host calls: refused before anything changes (issue 15, item 4) ---------------------
+# Every refusal is a DeviceError, and the fabric (sources, presenters, output lines) is unchanged.
+
+BAD_INTS = [-1, 1 << 64, True, False, 1.0, 0.5, None, "16", b"\x10", [16]]
+BAD_NUMBERS = BAD_INTS + [0, 2, 15, 1 << 20]           # + reserved and out-of-range sources
+BAD_SERVERS = [-1, 1 << 32, True, 1.0, None, "0"]
+BAD_FLAGS = [2, -1, 0.5, 1.0, None, "1"]
+
+
+def _state(x, lines):
+    return x.save_state(), dict(lines), sorted(x.icps), {s: i.output for s, i in x.icps.items()}
+
+
+def _refused(x, lines, call, errno=None):
+    before = _state(x, lines)
+    with pytest.raises(DeviceError) as e:
+        call()
+    assert _state(x, lines) == before
+    if errno:
+        assert e.value.errno_name == errno
+    return e.value
+
+
+@pytest.mark.parametrize("nr", BAD_NUMBERS + [0x4444])
+def test_hostile_set_irq_source(nr):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.set_irq(nr, 1))
+
+
+@pytest.mark.parametrize("level", BAD_FLAGS)
+def test_hostile_set_irq_level(level):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.set_irq(0x1011, level), "EINVAL")
+
+
+@pytest.mark.parametrize("first", BAD_NUMBERS + [(1 << 20) - 1])
+def test_hostile_set_sources_first(first):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.set_sources(first, [word(0, 5), word(1, 5)]), "EINVAL")
+
+
+@pytest.mark.parametrize("values", [
+    None, 5, "ab", b"\x00" * 8, {0x1010: 0}, iter([0]),
+    [-1], [1 << 43], [1 << 63], [1 << 64], [True], [1.0], [None], ["5"],
+    [word(0, 0xFF)],                                     # priority 0xff without MASKED
+    [word(1, 6), word(0, 5), 1 << 50],                   # the bad word last: nothing written
+])
+def test_hostile_set_sources_words(values):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.set_sources(0x1010, values), "EINVAL")
+
+
+def test_set_sources_reproducer_changes_nothing_when_a_later_word_is_bad():
+    """set_sources(0x1200, [5<<32|1, 1<<43]) used to turn 0x1200 into an MSI
+    routed to server 1 before refusing the second word."""
+    x, lines = fabric(2)
+    x.create_range(0x1000, 0x1000)
+    x.create_source(0x1200, lsi=True)
+    x.create_source(0x1201, lsi=True)
+    before = x.get_sources(0x1200, 2)
+    _refused(x, lines, lambda: x.set_sources(0x1200, [5 << 32 | 1, 1 << 43]), "EINVAL")
+    assert x.get_sources(0x1200, 2) == before
+
+
+@pytest.mark.parametrize("first,count", [(f, 1) for f in BAD_NUMBERS]
+                         + [(0x1010, c) for c in (-1, True, 1.5, None, "1", 1 << 21)]
+                         + [(0x1010, 0x100), ((1 << 20) - 1, 2)])
+def test_hostile_get_sources(first, count):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.get_sources(first, count))
+
+
+@pytest.mark.parametrize("server", BAD_SERVERS + [7])
+def test_hostile_icp_server(server):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.get_icp_state(server))
+    _refused(x, lines, lambda: x.set_icp_state(server, IcpState(0xFF << 24, 0xFF, 0xFF)))
+
+
+@pytest.mark.parametrize("state", [
+    None, (0xFF << 24, 0xFF, 0xFF), 0,
+    IcpState(1 << 32, 0xFF, 0xFF), IcpState(-1, 0xFF, 0xFF), IcpState(True, 0xFF, 0xFF),
+    IcpState(1.0, 0xFF, 0xFF), IcpState(None, 0xFF, 0xFF),
+    IcpState(0xFF << 24, 0x100, 0xFF), IcpState(0xFF << 24, -1, 0xFF),
+    IcpState(0xFF << 24, True, 0xFF),
+    IcpState(0xFF << 24, 0xFF, 0x1FF), IcpState(0xFF << 24, 0xFF, 0.5),
+    IcpState(0xFF00_4321, 0xFF, 5),                      # XISR names no source
+    IcpState(0xFF00_0001, 0xFF, 5),                      # a reserved number
+    IcpState(0xFF00_0000, 0xFF, 5),                      # nothing presented, priority 5
+    IcpState(0xFF00_1010, 0xFF, 0xFF),                   # presented at priority 0xff
+    IcpState(0xFF00_0002, 0x10, 0xFF),
+])
+def test_hostile_set_icp_state(state):
+    """Fields wider than their register are refused, not masked."""
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.set_icp_state(0, state), "EINVAL")
+
+
+@pytest.mark.parametrize("server,output", [(s, lambda level: None) for s in BAD_SERVERS]
+                         + [(0, lambda level: None), (5, None), (5, 5)])
+def test_hostile_add_icp(server, output):
+    x, lines = _busy_fabric()
+    e = _refused(x, lines, lambda: x.add_icp(server, output))
+    assert e.errno_name == ("EEXIST" if server == 0 and output else "EINVAL")
+
+
+@pytest.mark.parametrize("args", [(nr,) for nr in BAD_NUMBERS]
+                         + [(0x2000, f) for f in BAD_FLAGS]
+                         + [(0x2000, False, f) for f in BAD_FLAGS])
+def test_hostile_create_source(args):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.create_source(*args), "EINVAL")
+
+
+@pytest.mark.parametrize("first,count", [(f, 1) for f in BAD_NUMBERS]
+                         + [(0x2000, c) for c in (-1, True, 1.5, None)] + [((1 << 20) - 4, 8)])
+def test_hostile_create_range(first, count):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.create_range(first, count), "EINVAL")
+
+
+@pytest.mark.parametrize("args", [(0x4444, 0, 5, 5), (2, 0, 5, 5), (True, 0, 5, 5),
+                                  (0x1010, -1, 5, 5), (0x1010, 1 << 32, 5, 5),
+                                  (0x1010, True, 5, 5), (0x1010, 0, 0x100, 5),
+                                  (0x1010, 0, 5, -1), (0x1010, 0, 5.0, 5), (0x1010, 0, None, 5)])
+def test_hostile_write_read_xive(args):
+    x, lines = _busy_fabric()
+    _refused(x, lines, lambda: x.write_xive(*args))
+    if args[0] in (0x4444, 2, True):
+        _refused(x, lines, lambda: x.read_xive(args[0]))
+
+
+def test_hostile_constructor_and_queries():
+    with pytest.raises(DeviceError):
+        Xics(log_guest_error=None)
+    with pytest.raises(DeviceError):
+        Xics(log_event=5)
+    x, _ = _busy_fabric()
+    assert x.icp(True) is None and x.icp(1.0) is None and x.icp("1") is None
+    assert x.icp(1) is x.icps[1]
+    assert not x.exists(True) and not x.exists(0x1010 + 0.0) and not x.exists(None)
+    assert x.exists(0x1010)
+    for nr in BAD_NUMBERS:
+        with pytest.raises(DeviceError):
+            x.check_number(nr)
+    assert x.check_number(0x1010) == 0x1010
+
+
+def test_valid_host_calls_still_accepted_at_their_limits():
+    x, lines = fabric(1)
+    x.add_icp(0xFFFF_FFFF, lambda level: None)
+    x.set_sources(FIRST, [word(0xFFFF_FFFF, 0xFE), word(0, 0xFF, masked=True),
+                          word(0, 0, lsi=True)])
+    assert x.get_sources(FIRST, 3) == [word(0xFFFF_FFFF, 0xFE), word(0, 0xFF, masked=True),
+                                       word(0, 0, lsi=True)]
+    x.set_sources((1 << 20) - 1, (word(0, 5),))
+    x.set_sources(0x3000, [])
+    assert x.get_sources(0x3000, 0) == []
+    x.set_irq(FIRST, True)
+    x.set_irq(FIRST + 2, 1)
+    x.set_irq(FIRST + 2, False)
+    x.set_icp_state(0, IcpState(0, 0, 0xFF))
+    x.set_icp_state(0, IcpState(0xFFFF_FFFF & ~0xFF_FFFF | 2, 0xFF, 0))
+    assert x.get_icp_state(0) == IcpState(0xFF00_0002, 0xFF, 0) and lines[0]
+
+
+FIRST = 16
+
+
+def test_guest_calls_never_raise_after_accepted_host_state():
+    """Extreme but accepted host state, then every XICS hcall and RTAS call
+    with assorted arguments: architected answers, never an exception."""
+    from vmachine import create_machine
+    from vmachine.boards.spapr_rtas import RtasCall
+    from vmachine.intc.xics_spapr import H_CPPR, H_EOI, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X
+    m = create_machine("pseries", smp=2)
+    sx = m.board.xics
+    x = sx.xics
+    if not sx.active:
+        sx.activate()
+    x.set_sources(0x1000, [word(0xFFFF_FFFF, 0), word(1, 0xFE, lsi=True, pending=True),
+                           word(7, 0xFF, masked=True, pending=True), word(0, 1, pending=True)])
+    x.set_sources((1 << 20) - 2, [word(1, 3, pending=True),
+                                  word(0xFFFF_FFFF, 0xFF, True, True, True)])
+    x.set_icp_state(0, IcpState(0x0000_1003, 0, 1))
+    x.set_icp_state(1, IcpState(0x0100_0002, 0, 0))
+    x.resend_all()
+    c = m.cpus[0]
+    vals = [0, 1, 2, 0xFF, 0x1000, 0x1003, (1 << 20) - 1, 0xFFFF_FFFF, (1 << 64) - 1]
+    for nr in (H_CPPR, H_EOI, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X):
+        for a in vals:
+            for b in (0, 5, 0xFF, (1 << 64) - 1):
+                c.set_gpr(3, nr)
+                c.set_gpr(4, a)
+                c.set_gpr(5, b)
+                m.board.firmware_call(c)
+    for fn, nargs, nret in ((sx.rtas_set_xive, 3, 1), (sx.rtas_get_xive, 1, 3),
+                            (sx.rtas_int_off, 1, 1), (sx.rtas_int_on, 1, 1)):
+        for nr in (0, 2, 0x1000, 0x1001, 0x1002, (1 << 20) - 1, 0xFFFF_FFFF):
+            for server in (0, 1, 2, 0xFFFF_FFFF):
+                for prio in (0, 0xFE, 0xFF, 0x100, 0xFFFF_FFFF):
+                    call = RtasCall(c, nargs, nret, [nr, server, prio][:nargs], [None] * nret)
+                    fn(call)
+                    assert call.rets[0] is not None
+    x.resend_all()

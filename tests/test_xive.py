@@ -631,3 +631,282 @@ def test_bad_state_is_refused_before_anything_changes(damage):
     with pytest.raises(StateError):
         x2.load_state({"xive": sec})
     assert x2.save_state() == before
+
+
+# ---- hostile host calls: refused before anything changes (issue 15, item 4) ---------------------
+# Every refusal is a DeviceError, and the model (save_state, lines, outputs) is unchanged.
+
+EAS_V, EAS_M = 1 << 63, 1 << 31
+BAD_INTS = [-1, 1 << 64, True, False, 1.0, 0.5, None, "5", b"\x05", [5]]
+BAD_FLAGS = [2, -1, 0.5, 1.0, None, "1"]
+RING = OsRing(0x80, 0xFF, 0x02, 0xFF, 0xFF, 0, 0xFF, 6, 0x8000_0400)
+
+
+def busy_model():
+    """64 LISNs, vCPUs 0 and 1 (16 ENDs): IPIs claimed, LSI 5 asserted, LISN 1
+    routed to END 11 (vCPU 1, priority 3) with a queue, an interrupt pending."""
+    x, errs = model(lsi=True)
+    lines = {0: False, 1: False}
+    for v in (0, 1):
+        x.set_output(v, lambda level, v=v: lines.__setitem__(v, level))
+    for lisn in range(4):
+        x.claim(lisn)
+    x.set_source(1, SourceState(PQ_RESET, False, False, EAS_V | 11 << 32 | 0x42))
+    x.set_end(11, Xive.make_end(1, 3, qaddr=0x10000, qshift=12))
+    x.set_cppr(x.tctxs[1], 0x10, 0xFF)
+    x.set_irq(5, 1)
+    x.set_irq(1, 1)
+    assert lines[1] and x.get_end(11).qindex == 1
+    return x, lines
+
+
+def _xstate(x, lines):
+    return (x.save_state(), dict(lines), {v: t.output for v, t in x.tctxs.items()},
+            {v: bytes(t.regs) for v, t in x.tctxs.items()})
+
+
+def _xrefused(x, lines, call, errno=None):
+    before = _xstate(x, lines)
+    with pytest.raises(DeviceError) as e:
+        call()
+    assert _xstate(x, lines) == before
+    if errno:
+        assert e.value.errno_name == errno
+    return e.value
+
+
+@pytest.mark.parametrize("lisn", BAD_INTS + [64, 1 << 32])
+def test_hostile_lisn_everywhere(lisn):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.get_source(lisn), "EINVAL")
+    _xrefused(x, lines, lambda: x.set_source(lisn, SourceState(0, False, False, 0)), "EINVAL")
+    _xrefused(x, lines, lambda: x.set_irq(lisn, 1), "EINVAL")
+    _xrefused(x, lines, lambda: x.claim(lisn), "EINVAL")
+
+
+@pytest.mark.parametrize("level", BAD_FLAGS)
+def test_hostile_xive_set_irq_level(level):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_irq(1, level), "EINVAL")
+    _xrefused(x, lines, lambda: x.set_irq(5, level), "EINVAL")
+
+
+def test_set_irq_on_a_free_lisn_is_enoent():
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_irq(40, 1), "ENOENT")
+
+
+@pytest.mark.parametrize("state", [
+    None, (0, False, False, 0), 0,
+    SourceState(-1, False, False, EAS_V), SourceState(4, False, False, EAS_V),
+    SourceState(True, False, False, EAS_V), SourceState(1.0, False, False, EAS_V),
+    SourceState(None, False, False, EAS_V),
+    SourceState(0, 2, False, EAS_V), SourceState(0, None, False, EAS_V),
+    SourceState(0, "no", False, EAS_V),
+    SourceState(0, True, 0.5, EAS_V), SourceState(0, True, None, EAS_V),
+    SourceState(0, False, True, EAS_V | EAS_M),                      # an asserted MSI
+    SourceState(0, False, False, -1), SourceState(0, False, False, 1 << 64),
+    SourceState(0, False, False, True), SourceState(0, False, False, float(EAS_V)),
+    SourceState(0, False, False, None),
+    SourceState(0, False, False, EAS_V | 1 << 62),                   # reserved EAS bits
+    SourceState(0, False, False, EAS_V | 1 << 56 | EAS_M),           # END block 1
+    SourceState(0, False, False, EAS_V | 16 << 32),                  # END 16: nr_ends is 16
+    SourceState(0, False, False, EAS_V | EAS_M | 0x1234 << 32),      # masked does not excuse it
+    SourceState(0, False, False, EAS_M),                             # frees a claimed LISN
+    SourceState(0, False, False, 0),
+])
+def test_hostile_set_source(state):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_source(2, state), "EINVAL")
+
+
+def test_set_source_reproducer_end_0x1234_masked():
+    """set_source(0, SourceState(..., EAS with END 0x1234, masked)) used to be
+    accepted; the guest's next H_INT_GET_SOURCE_CONFIG then raised DeviceError
+    out of Machine.run(). Now it is refused, and the hcall answers."""
+    m, x = machine()
+    before = x.save_state()
+    with pytest.raises(DeviceError) as e:
+        x.xive.set_source(0, SourceState(PQ_OFF, False, False, EAS_V | EAS_M | 0x1234 << 32))
+    assert e.value.errno_name == "EINVAL" and "0x1234" in str(e.value)
+    assert x.save_state() == before
+    assert hcall(m, H_INT_GET_SOURCE_CONFIG, 0, 0) == (H_SUCCESS, [0xFFFF_FC00, 0xFF, 0, 0])
+
+
+def test_invalid_eas_may_name_any_end_but_claim_then_refuses():
+    x, lines = busy_model()
+    x.set_source(40, SourceState(PQ_OFF, False, False, EAS_M | 0x1234 << 32))   # free LISN
+    assert x.get_source(40).eas == EAS_M | 0x1234 << 32
+    _xrefused(x, lines, lambda: x.claim(40), "EINVAL")
+    _xrefused(x, lines, lambda: x.claim(1), "EBUSY")
+    _xrefused(x, lines, lambda: x.claim(41, lsi=2), "EINVAL")
+
+
+@pytest.mark.parametrize("idx", BAD_INTS + [16])
+def test_hostile_end_index(idx):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.get_end(idx), "EINVAL")
+    _xrefused(x, lines, lambda: x.set_end(idx, Xive.make_end(0, 0)), "EINVAL")
+
+
+GOOD_END = Xive.make_end(1, 3, qaddr=0x20000, qshift=16, qindex=7, generation=0)
+
+
+def _words(k, v):
+    w = list(GOOD_END.words)
+    w[k] = v
+    return EndState(tuple(w))
+
+
+@pytest.mark.parametrize("state", [
+    None, GOOD_END.words, EndState(GOOD_END.words[:7]), EndState(GOOD_END.words + (0,)),
+    EndState(None), EndState("abcdefgh"), EndState(5),
+    _words(0, -1), _words(1, 1 << 32), _words(2, True), _words(3, 1.0), _words(7, None),
+    _words(0, GOOD_END.words[0] | 1 << 20),              # reserved bits, word by word
+    _words(1, GOOD_END.words[1] | 1 << 24),
+    _words(4, 1 << 31), _words(5, 1 << 31), _words(6, GOOD_END.words[6] | 1 << 24),
+    _words(7, 3 << 16 | 1 << 28),
+    _words(7, 8 << 16), _words(7, 0xFE << 16),           # format-0 priority 8..0xfe
+    Xive.make_end(1, 3, qaddr=0x20000, qshift=13),       # queue size QEMU does not offer
+    Xive.make_end(1, 3, qaddr=0x21000, qshift=16),       # not naturally aligned
+    Xive.make_end(1, 3, qaddr=0x20000, qshift=12, qindex=1024),   # index past the end
+])
+def test_hostile_set_end(state):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_end(11, state), "EINVAL")
+
+
+def test_set_end_accepts_architected_ends():
+    x, lines = busy_model()
+    for end in (GOOD_END, Xive.make_end(1, 7), Xive.make_end(1, 0xFF), EndState((0,) * 8),
+                EndState(GOOD_END.words[:6] + (GOOD_END.words[6] | 1 << 23, 0xFFFF_FFFF)),  # fmt 1
+                EndState((0xFF0F_80FF & ~(1 << 30), 0xF07F_FFFF & ~0x3F_FFFF, 0xF000_0000,
+                          0, 0x0FFF_FFFF, 0x7FFF_FFFF, 0x00FF_FFFF, 0xC007_0000))):
+        x.set_end(11, end)
+        assert x.get_end(11) == EndState(tuple(end.words))
+
+
+@pytest.mark.parametrize("vcpu", BAD_INTS + [2, 1 << 32])
+def test_hostile_vcpu_everywhere(vcpu):
+    x, lines = busy_model()
+    errno = "ENOENT" if vcpu == 2 else "EINVAL"
+    _xrefused(x, lines, lambda: x.get_os_ring(vcpu), errno)
+    _xrefused(x, lines, lambda: x.set_os_ring(vcpu, RING), errno)
+    _xrefused(x, lines, lambda: x.get_tctx_regs(vcpu), errno)
+    _xrefused(x, lines, lambda: x.set_tctx_regs(vcpu, bytes(64)), errno)
+    _xrefused(x, lines, lambda: x.set_output(vcpu, lambda level: None), errno)
+
+
+def _ring(**k):
+    import dataclasses
+    return dataclasses.replace(RING, **k)
+
+
+@pytest.mark.parametrize("ring", [
+    None, tuple(RING.to_bytes()), RING.to_bytes(),
+    _ring(nsr=0x40), _ring(nsr=0x100), _ring(cppr=-1), _ring(ipb=True), _ring(lsmfb=1.0),
+    _ring(ack_cnt=None), _ring(inc="0"), _ring(age=0x1FF), _ring(pipr=6.0),
+    _ring(word2=1 << 32), _ring(word2=-1), _ring(word2=float(0x8000_0400)), _ring(word2=None),
+])
+def test_hostile_set_os_ring(ring):
+    """A float used to raise AttributeError (int.to_bytes on a float)."""
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_os_ring(1, ring), "EINVAL")
+
+
+@pytest.mark.parametrize("regs,line", [(bytes(63), None), (bytes(65), None), ("x" * 64, None),
+                                       ([0] * 64, None), (None, None), (5, None),
+                                       (bytes(64), 2), (bytes(64), "yes"), (bytes(64), 0.0)])
+def test_hostile_set_tctx_regs(regs, line):
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_tctx_regs(0, regs, line), "EINVAL")
+
+
+def test_hostile_set_output():
+    x, lines = busy_model()
+    _xrefused(x, lines, lambda: x.set_output(0, None), "EINVAL")
+    _xrefused(x, lines, lambda: x.set_output(0, 5), "EINVAL")
+
+
+@pytest.mark.parametrize("args", [(0, [0]), (-1, [0]), (True, [0]), (64.0, [0]), (None, [0]),
+                                  (1 << 40, [0]), (64, None), (64, 5), (64, "01"), (64, [True]),
+                                  (64, [-1]), (64, [1 << 30]), (64, [0, 0]), (64, [0.0])])
+def test_hostile_constructor(args):
+    with pytest.raises(DeviceError):
+        Xive(*args, Ram())
+
+
+def test_hostile_constructor_callables_and_flags():
+    for kw in ({"guest_error": None}, {"event": 5}, {"store_eoi": 2}, {"store_eoi": None}):
+        with pytest.raises(DeviceError):
+            Xive(64, [0], Ram(), **kw)
+
+
+def test_valid_host_calls_still_accepted_at_their_limits():
+    x, lines = busy_model()
+    x.set_source(63, SourceState(3, True, True, EAS_V | 15 << 32 | 0x7FFF_FFFF))
+    assert x.get_source(63) == SourceState(3, True, True, EAS_V | 15 << 32 | 0x7FFF_FFFF)
+    x.set_source(62, SourceState(0, 1, 0, EAS_V | EAS_M))            # 0/1 flags are bools
+    assert x.get_source(62) == SourceState(0, True, False, EAS_V | EAS_M)
+    x.set_source(61, SourceState(1, False, False, EAS_M | 0xFF_FFFF << 32 | 0xF << 56))  # free
+    x.set_os_ring(0, OsRing(0x80, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFFFF_FFFF))
+    assert lines[0]
+    x.set_tctx_regs(0, bytearray(64), line=True)
+    x.set_tctx_regs(1, memoryview(bytes(64)))
+    assert lines[0] and not lines[1]
+    x.set_irq(63, True)
+    x.set_irq(63, 0)
+    with pytest.raises(DeviceError):
+        Xive(1, [0x7FC00], Ram())                     # NVT index 0x400 + id must fit 19 bits
+
+
+def test_snapshot_with_a_masked_eas_past_the_ends_is_refused():
+    """The snapshot check shares the EAS rule: a masked EAS naming END 0x1234
+    was accepted by restore too."""
+    import copy
+    from vmachine.state import StateError
+    m, x = machine()
+    sec = copy.deepcopy(x.save_state())
+    sec["fields"]["eas"][0].update(masked=True, end_index=0x1234)
+    before = x.save_state()
+    with pytest.raises(StateError):
+        x.load_state({"xive": sec})
+    assert x.save_state() == before
+
+
+def test_xive_guest_calls_never_raise_after_accepted_host_state():
+    """Extreme but accepted host state, then every H_INT_* hcall with
+    assorted arguments, ESB and TIMA accesses: never an exception."""
+    m, x = machine()
+    xv = x.xive
+    last_end = xv.nr_ends - 1
+    for lisn in (0, 1, 0x1000, 0x1100, 0x1200):
+        xv.set_source(lisn, SourceState(PQ_QUEUED, lisn == 0x1200, lisn == 0x1200,
+                                        EAS_V | last_end << 32 | 0x7FFF_FFFF))
+    xv.set_source(0x1FFF, SourceState(PQ_RESET, True, False, 0xF << 56 | 0xFF_FFFF << 32))   # free
+    xv.set_end(last_end, Xive.make_end(1, 7, qaddr=(1 << 60) - (1 << 24), qshift=24,
+                                       qindex=(1 << 22) - 1, generation=0, always_notify=False,
+                                       esn=3, ese=3))
+    xv.set_end(0, EndState((0xFF0F_80FF & ~(1 << 30), 0xF07F_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF,
+                            0x0FFF_FFFF, 0x7FFF_FFFF, 0x00FF_FFFF, 0xFFFF_FFFF)))
+    xv.set_os_ring(0, OsRing(0x80, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFFFF_FFFF))
+    xv.set_tctx_regs(1, bytes(range(0xC0, 0x100)))
+    vals = [0, 1, 6, 7, 0xFF, 0x1000, 0x1200, 0x1FFF, 0x2000, 0xFFFF_FFFF, MASK64]
+    for nr in ALL_HCALLS:
+        for a in (0, 1, 2, 3, MASK64):
+            for b in vals:
+                for c in (0, 1, 6, 0xFF, MASK64):
+                    hcall(m, nr, a, b, c, c, 0)
+    for lisn in (0, 1, 0x1200, 0x1FFF):
+        xv.set_irq(lisn, 1) if xv.eat[lisn] & EAS_V else None
+        for off in (0, 0x400, 0x800, 0xC00, 0xD00, 0xE00, 0xF00):
+            x.esb_device.mmio_read(0, mgmt(lisn, off), 8)
+            x.esb_device.mmio_write(0, mgmt(lisn, off), 8, MASK64)
+            x.esb_device.mmio_write(1, trig(lisn, off), 8, 0)
+    for cpu in (0, 1):
+        for page in range(4):
+            for off in (0x10, 0x11, 0x12, 0x18, 0x30, 0x38, 0x810, 0x812, 0x818, 0x828, 0x830):
+                for size in (1, 2, 4, 8):
+                    x.tima_device.mmio_read(cpu, (page << 16) + off, size)
+                    x.tima_device.mmio_write(cpu, (page << 16) + off, size,
+                                             MASK64 >> (64 - 8 * size))

@@ -14,6 +14,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .errors import ConfigError, VMError
 
@@ -96,72 +97,78 @@ def parse_smp(text: str) -> int:
     return cpus
 
 
+def _step_cpu(text: str) -> int:
+    n = _int(text, "--cpu")
+    if n < 0:
+        raise ConfigError(f"invalid --cpu: '{text}' (a vCPU index from 0)")
+    return n
+
+
+def _ignored(opt: str, v: str) -> None:
+    allowed = _IGNORED_WITH_VALUE[opt]
+    if allowed is not None and v not in allowed:
+        raise ConfigError(f"{opt} {v}: not supported (only {', '.join(sorted(allowed))})")
+
+
+# Options that take a value: option -> (verbs it belongs to, None: all; store).
+_WITH_VALUE: dict[str, tuple[tuple[str, ...] | None, Callable[[Options, str, str], None]]] = {
+    "-M": (None, lambda o, a, v: setattr(o, "machine", v)),
+    "-machine": (None, lambda o, a, v: setattr(o, "machine", v)),
+    "-m": (None, lambda o, a, v: setattr(o, "ram", v)),
+    "-smp": (None, lambda o, a, v: setattr(o, "smp", parse_smp(v))),
+    "-kernel": (None, lambda o, a, v: setattr(o, "kernel", v)),
+    "-bios": (None, lambda o, a, v: setattr(o, "bios", v)),
+    "-append": (None, lambda o, a, v: setattr(o, "append", v)),
+    "-cpu": (None, lambda o, a, v: setattr(o, "cpu", v)),
+    "--max-insns": (None, lambda o, a, v: setattr(o, "max_insns", _positive_int(v, a))),
+    "--timeout": (None, lambda o, a, v: setattr(o, "timeout", _seconds(v, a))),
+    "--quantum": (None, lambda o, a, v: setattr(o, "quantum", _positive_int(v, a, MAX_QUANTUM))),
+    "-n": (("step",), lambda o, a, v: setattr(o, "steps", _positive_int(v, a))),
+    "--cpu": (("step",), lambda o, a, v: setattr(o, "step_cpu", _step_cpu(v))),
+    **{opt: (None, lambda o, a, v: _ignored(a, v)) for opt in _IGNORED_WITH_VALUE},
+}
+_FLAGS: dict[str, Callable[[Options], None]] = {
+    "-no-reboot": lambda o: setattr(o, "no_reboot", True),
+    "--trace": lambda o: setattr(o, "trace", True),
+    **{opt: (lambda o: None) for opt in _IGNORED_FLAGS},
+}
+_OWN_LONG = ("--trace", "--max-insns", "--timeout", "--quantum", "--cpu")
+
+
+def _positional(o: Options, a: str) -> None:
+    if o.verb in ("run", "step") and o.guest is None:
+        o.guest = a
+    elif o.verb == "build" and o.build_target is None:
+        o.build_target = a
+    else:
+        raise ConfigError(f"{a}: unexpected argument")
+
+
 def parse_args(argv: list[str]) -> Options:
+    """QEMU's option spelling (and --opt for -opt) plus vmachine's own."""
     o = Options()
     args = list(argv)
     if args and args[0] in ("run", "step", "build"):
         o.verb = args.pop(0)
     i = 0
-
-    def value(opt: str) -> str:
-        nonlocal i
-        if i + 1 >= len(args):
-            raise ConfigError(f"{opt}: requires an argument")
-        i += 1
-        return args[i]
     while i < len(args):
         a = args[i]
-        if a.startswith("--") and a not in ("--trace",) and not a.startswith("--max-insns") \
-                and not a.startswith("--timeout") and not a.startswith("--quantum") \
-                and a not in ("--cpu",):
+        if a.startswith("--") and a not in _OWN_LONG:
             a = a[1:]                        # QEMU accepts --opt as -opt
-        if a in ("-M", "-machine"):
-            o.machine = value(a)
-        elif a == "-m":
-            o.ram = value(a)
-        elif a == "-smp":
-            o.smp = parse_smp(value(a))
-        elif a == "-kernel":
-            o.kernel = value(a)
-        elif a == "-bios":
-            o.bios = value(a)
-        elif a == "-append":
-            o.append = value(a)
-        elif a == "-cpu":
-            o.cpu = value(a)
-        elif a == "-no-reboot":
-            o.no_reboot = True
-        elif a == "--trace":
-            o.trace = True
-        elif a == "--max-insns":
-            o.max_insns = _positive_int(value(a), "--max-insns")
-        elif a == "--timeout":
-            o.timeout = _seconds(value(a), "--timeout")
-        elif a == "--quantum":
-            o.quantum = _positive_int(value(a), "--quantum", MAX_QUANTUM)
-        elif a == "-n" and o.verb == "step":
-            o.steps = _positive_int(value(a), "-n")
-        elif a == "--cpu" and o.verb == "step":
-            o.step_cpu = _int(value(a), "--cpu")
-            if o.step_cpu < 0:
-                raise ConfigError(f"invalid --cpu: '{args[i]}' (a vCPU index from 0)")
+        spec = _WITH_VALUE.get(a)
+        if spec is not None and (spec[0] is None or o.verb in spec[0]):
+            if i + 1 >= len(args):
+                raise ConfigError(f"{a}: requires an argument")
+            i += 1
+            spec[1](o, a, args[i])
+        elif a in _FLAGS:
+            _FLAGS[a](o)
         elif a in _UNSUPPORTED:
             raise ConfigError(f"{a}: not supported by vmachine ({_UNSUPPORTED[a]})")
-        elif a in _IGNORED_FLAGS:
-            pass
-        elif a in _IGNORED_WITH_VALUE:
-            v = value(a)
-            allowed = _IGNORED_WITH_VALUE[a]
-            if allowed is not None and v not in allowed:
-                raise ConfigError(f"{a} {v}: not supported (only {', '.join(sorted(allowed))})")
         elif a.startswith("-"):
             raise ConfigError(f"{a}: invalid option")
-        elif o.verb in ("run", "step") and o.guest is None:
-            o.guest = a
-        elif o.verb == "build" and o.build_target is None:
-            o.build_target = a
         else:
-            raise ConfigError(f"{a}: unexpected argument")
+            _positional(o, a)
         i += 1
     return o
 

@@ -31,6 +31,7 @@ from typing import Callable, Iterator
 from ..errors import DeviceError
 from ..state import (Array, Field, StateError, Str, Struct, U8, U32, UInt,
                      VMStateDescription)
+from .hostargs import host_callable, host_flag, host_index, host_int, host_record
 
 XICS_IPI = 2
 XISR_MASK = 0x00FF_FFFF
@@ -57,6 +58,8 @@ SRC_PRIORITY_SHIFT = 32
 SRC_LEVEL_SENSITIVE = 1 << 40
 SRC_MASKED = 1 << 41
 SRC_PENDING = 1 << 42
+SRC_DEFINED_BITS = 43              # bits 43..63 are unknown: refused
+U32_MAX = 0xFFFF_FFFF
 
 
 class SourceBlock:
@@ -112,6 +115,8 @@ class Xics:
 
     def __init__(self, log_guest_error: Callable[..., None] = lambda *a, **k: None,
                  log_event: Callable[..., None] = lambda *a, **k: None):
+        host_callable(log_guest_error, "XICS log_guest_error")
+        host_callable(log_event, "XICS log_event")
         self.icps: dict[int, Icp] = {}
         self.blocks: dict[int, SourceBlock] = {}
         self._resend: set[int] = set()
@@ -132,20 +137,45 @@ class Xics:
 
     # ---- presenters ------------------------------------------------------------------
     def add_icp(self, server: int, output: Callable[[bool], None]) -> Icp:
+        """A presenter for `server` (a 32-bit server number, once each)."""
+        server = host_int(server, "XICS server", 0, U32_MAX)
+        host_callable(output, f"XICS presenter {server} output")
+        if server in self.icps:
+            raise DeviceError("EEXIST", f"XICS server {server} already has a presenter")
         icp = Icp(server, output)
         self.icps[server] = icp
         return icp
 
     def icp(self, server: int) -> Icp | None:
+        """The presenter of `server`, None when there is none (a bool or a
+        non-integer names none)."""
+        if type(server) is not int:
+            if isinstance(server, bool) or not isinstance(server, int):
+                return None
+            server = int(server)
         return self.icps.get(server)
 
     # ---- sources ---------------------------------------------------------------------
     @staticmethod
-    def check_number(nr: int) -> None:
+    def check_number(nr: int) -> int:
+        """`nr` as a valid source number (EINVAL for a non-integer, a reserved
+        or an out-of-range number)."""
+        if type(nr) is not int:
+            nr = host_index(nr, "XICS source")
         if not FIRST_SOURCE <= nr < NR_SOURCES:
             what = "reserved" if 0 <= nr < FIRST_SOURCE else "out of range"
             raise DeviceError("EINVAL", f"XICS source {nr:#x} is {what} "
                                         f"(valid: {FIRST_SOURCE:#x}..{NR_SOURCES - 1:#x})")
+        return nr
+
+    @classmethod
+    def _check_run(cls, first: int, count: int) -> tuple[int, int]:
+        """A run of `count` (>= 0) sources from `first`, all valid numbers."""
+        first = cls.check_number(first)
+        count = host_int(count, "XICS source count", 0, NR_SOURCES)
+        if count:
+            cls.check_number(first + count - 1)
+        return first, count
 
     def _slot(self, nr: int) -> tuple[SourceBlock, int] | None:
         b = self.blocks.get(nr >> BLOCK_SHIFT)
@@ -155,11 +185,18 @@ class Xics:
         return (b, i) if b.present[i] else None
 
     def exists(self, nr: int) -> bool:
-        return FIRST_SOURCE <= nr < NR_SOURCES and self._slot(nr) is not None
+        if type(nr) is not int and (isinstance(nr, bool) or not isinstance(nr, int)):
+            return False
+        return FIRST_SOURCE <= nr < NR_SOURCES and self._slot(int(nr)) is not None
 
     def create_source(self, nr: int, lsi: bool = False, claim: bool = True) -> None:
         """Make source `nr` exist (a device claims it as LSI or MSI)."""
-        self.check_number(nr)
+        nr = self.check_number(nr)
+        lsi = host_flag(lsi, "XICS lsi")
+        claim = host_flag(claim, "XICS claim")
+        self._create(nr, lsi, claim)
+
+    def _create(self, nr: int, lsi: bool, claim: bool) -> None:
         b = self.blocks.get(nr >> BLOCK_SHIFT)
         if b is None:
             b = self.blocks[nr >> BLOCK_SHIFT] = SourceBlock()
@@ -169,8 +206,10 @@ class Xics:
             b.type[i] = TYPE_LSI if lsi else TYPE_MSI
 
     def create_range(self, first: int, count: int) -> None:
+        """Make `count` sources from `first` exist, unclaimed (all or none)."""
+        first, count = self._check_run(first, count)
         for nr in range(first, first + count):
-            self.create_source(nr, claim=False)
+            self._create(nr, False, False)
 
     def sources_memory(self) -> int:
         """Bytes held by source state (blocks of 1024 created on demand)."""
@@ -320,6 +359,9 @@ class Xics:
 
     def set_irq(self, nr: int, level: int) -> None:
         """A device's line into source `nr` (LSI: level; MSI: a rising edge)."""
+        nr = self.check_number(nr)
+        if type(level) is not bool:
+            level = host_flag(level, f"XICS source {nr:#x} level")
         slot = self._slot(nr)
         if slot is None:
             raise DeviceError("ENOENT", f"XICS source {nr:#x} does not exist")
@@ -341,7 +383,12 @@ class Xics:
                 self._present(b.server[i], nr, b.priority[i])
 
     def write_xive(self, nr: int, server: int, priority: int, saved_priority: int) -> None:
-        b, i = self._slot(nr)  # type: ignore[misc]
+        """ibm,set-xive / int-off / int-on (the RTAS glue checks the guest's
+        arguments first; a host caller gets EINVAL/ENOENT)."""
+        b, i = self._existing(nr)
+        server = host_int(server, "XICS server", 0, U32_MAX)
+        priority = host_int(priority, "XICS priority", 0, PRIO_MASKED)
+        saved_priority = host_int(saved_priority, "XICS saved priority", 0, PRIO_MASKED)
         b.server[i] = server
         b.priority[i] = priority
         b.saved[i] = saved_priority
@@ -354,18 +401,22 @@ class Xics:
             self._present(server, nr, priority)
 
     def read_xive(self, nr: int) -> tuple[int, int, int]:
-        b, i = self._slot(nr)  # type: ignore[misc]
+        b, i = self._existing(nr)
         return b.server[i], b.priority[i], b.saved[i]
+
+    def _existing(self, nr: int) -> tuple[SourceBlock, int]:
+        nr = self.check_number(nr)
+        slot = self._slot(nr)
+        if slot is None:
+            raise DeviceError("ENOENT", f"XICS source {nr:#x} does not exist")
+        return slot
 
     # ---- host interface: 64-bit source words (KVM XICS attribute layout) -----------------------
     def get_sources(self, first: int, count: int) -> list[int]:
+        first, count = self._check_run(first, count)
         words = []
         for nr in range(first, first + count):
-            self.check_number(nr)
-            slot = self._slot(nr)
-            if slot is None:
-                raise DeviceError("ENOENT", f"XICS source {nr:#x} does not exist")
-            b, i = slot
+            b, i = self._existing(nr)
             prio, masked = b.priority[i], b.priority[i] == PRIO_MASKED
             w = b.server[i] | ((b.saved[i] if masked else prio) << SRC_PRIORITY_SHIFT)
             if masked:
@@ -381,13 +432,27 @@ class Xics:
         return words
 
     def set_sources(self, first: int, values: list[int]) -> None:
-        for k in range(len(values)):
-            self.check_number(first + k)
+        """Set (creating as needed) one source per word from `first`. Every
+        word is checked before any source changes: bits 43..63 are unknown,
+        and priority 0xff is only meaningful with MASKED (get_sources would
+        report a different word)."""
+        if not isinstance(values, (list, tuple, array)):
+            raise DeviceError("EINVAL", f"XICS source words must be a list of integers, "
+                                        f"not {type(values).__name__}")
+        first, count = self._check_run(first, len(values))
+        words = []
         for k, w in enumerate(values):
             nr = first + k
-            if w >> 43:
+            w = host_int(w, f"XICS source {nr:#x} word", 0, (1 << 64) - 1)
+            if w >> SRC_DEFINED_BITS:
                 raise DeviceError("EINVAL", f"XICS source {nr:#x}: unknown bits in {w:#x}")
-            self.create_source(nr, lsi=bool(w & SRC_LEVEL_SENSITIVE))
+            if (w >> SRC_PRIORITY_SHIFT) & 0xFF == PRIO_MASKED and not w & SRC_MASKED:
+                raise DeviceError("EINVAL", f"XICS source {nr:#x}: priority 0xff without MASKED "
+                                            f"in {w:#x}")
+            words.append(w)
+        for k, w in enumerate(words):
+            nr = first + k
+            self._create(nr, bool(w & SRC_LEVEL_SENSITIVE), True)
             b, i = self._slot(nr)  # type: ignore[misc]
             prio = (w >> SRC_PRIORITY_SHIFT) & 0xFF
             b.server[i] = w & SRC_SERVER_MASK
@@ -411,17 +476,30 @@ class Xics:
         return IcpState(icp.xirr, icp.mfrr, icp.pending_priority)
 
     def set_icp_state(self, server: int, state: IcpState) -> None:
+        """Restore a presenter. Refused (EINVAL, nothing changed): a field
+        wider than its register (XIRR 32 bits, MFRR and pending priority 8),
+        an XISR that names neither the IPI nor an existing source, and a
+        pending priority that disagrees with XISR (0xff exactly when nothing
+        is presented, as KVM's ICP state requires)."""
         icp = self._host_icp(server)
-        xisr = state.xirr & XISR_MASK
+        host_record(state, IcpState, f"ICP {server} state")
+        xirr = host_int(state.xirr, f"ICP {server} XIRR", 0, U32_MAX)
+        mfrr = host_int(state.mfrr, f"ICP {server} MFRR", 0, 0xFF)
+        pending = host_int(state.pending_priority, f"ICP {server} pending priority", 0, 0xFF)
+        xisr = xirr & XISR_MASK
         if xisr and xisr != XICS_IPI and not self.exists(xisr):
             raise DeviceError("EINVAL", f"ICP {server}: XISR {xisr:#x} is not a source")
-        icp.xirr = state.xirr & 0xFFFF_FFFF
-        icp.mfrr = state.mfrr & 0xFF
-        icp.pending_priority = state.pending_priority & 0xFF
+        if (xisr == 0) != (pending == PRIO_MASKED):
+            raise DeviceError("EINVAL", f"ICP {server}: pending priority {pending:#x} with XISR "
+                                        f"{xisr:#x} (0xff exactly when nothing is presented)")
+        icp.xirr = xirr
+        icp.mfrr = mfrr
+        icp.pending_priority = pending
         icp.owner = None if xisr in (0, XICS_IPI) else xisr
         icp.output(bool(xisr))
 
     def _host_icp(self, server: int) -> Icp:
+        server = host_int(server, "XICS server", 0, U32_MAX)
         icp = self.icps.get(server)
         if icp is None:
             raise DeviceError("ENOENT", f"no XICS presenter for server {server}")

@@ -35,6 +35,7 @@ from typing import Callable
 from ..errors import DeviceError
 from ..state import (Array, BOOL, Bytes, Field, StateError, Struct, U32, UInt,
                      VMStateDescription)
+from .hostargs import host_bytes, host_callable, host_flag, host_index, host_int, host_record
 
 # ---- ESB (xive.h) -------------------------------------------------------------------------
 PQ_RESET, PQ_OFF, PQ_PENDING, PQ_QUEUED = 0x0, 0x1, 0x2, 0x3     # 00, 01, 10, 11
@@ -85,6 +86,14 @@ END_W6_FORMAT_BIT = _bit32(8)
 END_W6_NVT_BLOCK_SHIFT, END_W6_NVT_BLOCK_MASK = 19, 0xF  # bits 9..12
 END_W6_NVT_INDEX_MASK = 0x7_FFFF                         # bits 13..31
 END_W7_F0_PRIORITY_SHIFT = 16                            # bits 8..15
+# Bits xive_regs.h defines in each END word (the rest is reserved): w0 v q n b p e u s,
+# QSIZE 12..15, SW0 16, HWDEP 24..31; w1 ESn ESe 0..3, generation 9, page offset 10..31;
+# w2 migration register + OP_DESC_HI; w3 OP_DESC_LO; w4 escalation END 4..31; w5
+# escalation data 1..31; w6 format, NVT block and index 8..31; w7 (format 0) ignore,
+# block grouping, priority 8..15, (format 1) wakez, log server id.
+END_W_DEFINED = (0xFF0F_80FF, 0xF07F_FFFF, 0xFFFF_FFFF, 0xFFFF_FFFF,
+                 0x0FFF_FFFF, 0x7FFF_FFFF, 0x00FF_FFFF, 0xC0FF_0000)
+END_W7_F1_DEFINED = 0xFFFF_FFFF
 
 # ---- TIMA (xive_regs.h) ---------------------------------------------------------------------
 TM_SHIFT = 16
@@ -127,6 +136,8 @@ _TM_VIEWS = (
 # sPAPR numbering (spapr_xive.c)
 NVT_BASE = 0x400                       # NVT index = 0x400 + vcpu_id
 END_PER_VCPU = 8                       # END index = vcpu_id * 8 + priority
+MAX_VCPU_ID = END_W6_NVT_INDEX_MASK - NVT_BASE   # the NVT index is 19 bits
+MAX_IRQS = 1 << 28                     # a LISN is the 28-bit index of a notification
 
 
 def _tm_view_mask(offset: int, size: int, write: bool) -> int:
@@ -274,7 +285,152 @@ class Tctx:
         self.regs[ring + TM_WORD2:ring + TM_WORD2 + 4] = (value & 0xFFFF_FFFF).to_bytes(4, "big")
 
 
-class Xive:
+class XiveHostInterface:
+    """The host side of the device, as KVM's XIVE device offers it to QEMU
+    (get/set of sources, ENDs and thread contexts for migration and tests).
+    Every setter validates everything first and changes nothing when it
+    refuses (DeviceError), so that no accepted state can make a later guest
+    operation fail. Mixed into Xive, whose tables it reads and writes."""
+
+    status: bytearray
+    lsi: bytearray
+    eat: array
+    endt: array
+    nr_ends: int
+    tctxs: dict[int, "Tctx"]
+
+    def _check_lisn(self, lisn: int) -> int:           # Xive's
+        raise NotImplementedError
+
+    def _set_line(self, t: "Tctx", level: bool) -> None:   # Xive's
+        raise NotImplementedError
+
+    def get_source(self, lisn: int) -> SourceState:
+        lisn = self._check_lisn(lisn)
+        s = self.status[lisn]
+        return SourceState(s & 3, bool(self.lsi[lisn]), bool(s & STATUS_ASSERTED), self.eat[lisn])
+
+    def set_source(self, lisn: int, state: SourceState) -> None:
+        """Restore a source (no event is generated). Refused (EINVAL, nothing
+        changed): PQ past 2 bits, reserved EAS bits, a valid EAS naming an END
+        this machine lacks (masked or not: H_INT_GET_SOURCE_CONFIG reads it),
+        an asserted MSI, an invalid EAS for a claimed LISN (no source is ever
+        freed)."""
+        lisn = self._check_lisn(lisn)
+        host_record(state, SourceState, f"XIVE LISN {lisn:#x} state")
+        pq = host_int(state.pq, f"XIVE LISN {lisn:#x} PQ", 0, 3)
+        lsi = host_flag(state.lsi, f"XIVE LISN {lisn:#x} lsi")
+        asserted = host_flag(state.asserted, f"XIVE LISN {lisn:#x} asserted")
+        eas = host_int(state.eas, f"XIVE LISN {lisn:#x} EAS", 0, ALL_ONES)
+        if eas & ~EAS_DEFINED:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: reserved EAS bits in {eas:#x}")
+        problem = self._eas_problem(eas)
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
+        if asserted and not lsi:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: an MSI cannot be asserted")
+        if self.eat[lisn] & EAS_VALID and not eas & EAS_VALID:
+            # As KVM's XIVE device: a source, once there, cannot be removed (the
+            # board's lines into it would raise ENOENT).
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x} is claimed: its EAS must stay valid")
+        self.status[lisn] = pq | (STATUS_ASSERTED if asserted else 0)
+        self.lsi[lisn] = 1 if lsi else 0
+        self.eat[lisn] = eas
+
+    def _eas_problem(self, eas: int) -> str | None:
+        """Why an EAS word cannot be used here: a valid EAS, masked or not,
+        must name an END of this machine in block 0 (sPAPR has one XIVE
+        block), since routing and H_INT_GET_SOURCE_CONFIG both read it."""
+        if not eas & EAS_VALID:
+            return None
+        idx = (eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
+        if idx >= self.nr_ends:
+            return f"END {idx:#x} out of range"
+        blk = (eas >> EAS_END_BLOCK_SHIFT) & EAS_END_BLOCK_MASK
+        if blk:
+            return f"END block {blk} (only block 0 exists)"
+        return None
+
+    def _check_end(self, idx: int) -> int:
+        if type(idx) is not int:
+            idx = host_index(idx, "XIVE END")
+        if not 0 <= idx < self.nr_ends:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x} out of range (0..{self.nr_ends - 1:#x})")
+        return idx * 8
+
+    def get_end(self, idx: int) -> EndState:
+        b = self._check_end(idx)
+        return EndState(tuple(self.endt[b:b + 8]))
+
+    def set_end(self, idx: int, state: EndState) -> None:
+        """Restore an END. Refused (EINVAL, nothing changed): anything but
+        eight 32-bit words, reserved bits, a format-0 priority other than
+        0..7 or 0xff, a queue that cannot be used (size, alignment, index)."""
+        b = self._check_end(idx)
+        host_record(state, EndState, f"XIVE END {idx:#x} state")
+        words = state.words
+        if not isinstance(words, (tuple, list)) or len(words) != 8:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: need eight 32-bit words")
+        words = tuple(host_int(v, f"XIVE END {idx:#x} word {k}", 0, 0xFFFF_FFFF)
+                      for k, v in enumerate(words))
+        problem = _end_problem(EndState(words))
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: {problem}")
+        self.endt[b:b + 8] = array("I", words)
+
+    @staticmethod
+    def make_end(vcpu_id: int, prio: int, qaddr: int = 0, qshift: int = 0, qindex: int = 0,
+                 generation: int = 1, always_notify: bool = True, esn: int = 0, ese: int = 1) -> EndState:
+        """An END as H_INT_SET_QUEUE_CONFIG builds it (qshift 0: no queue)."""
+        w0 = END_W0_VALID | (END_W0_UCOND_NOTIFY if always_notify else 0)
+        if qshift:
+            w0 |= END_W0_ENQUEUE | ((qshift - 12) & END_W0_QSIZE_MASK) << END_W0_QSIZE_SHIFT
+        w1 = (esn << END_W1_ESN_SHIFT) | (ese << END_W1_ESE_SHIFT) | \
+             (END_W1_GENERATION if generation else 0) | qindex
+        return EndState((w0, w1, (qaddr >> 32) & END_W2_OP_DESC_HI_MASK, qaddr & 0xFFFF_FFFF,
+                         0, 0, NVT_BASE + vcpu_id, prio << END_W7_F0_PRIORITY_SHIFT))
+
+    def _host_tctx(self, vcpu_id: int) -> Tctx:
+        vcpu_id = host_int(vcpu_id, "XIVE vCPU id", 0, MAX_VCPU_ID)
+        t = self.tctxs.get(vcpu_id)
+        if t is None:
+            raise DeviceError("ENOENT", f"no XIVE thread context for vCPU {vcpu_id}")
+        return t
+
+    def get_os_ring(self, vcpu_id: int) -> OsRing:
+        r = self._host_tctx(vcpu_id).regs
+        o = TM_QW1_OS
+        return OsRing(*r[o:o + 8], int.from_bytes(r[o + 8:o + 12], "big"))
+
+    def set_os_ring(self, vcpu_id: int, ring: OsRing) -> None:
+        """Restore the OS ring; the output follows NSR.EO. Refused (EINVAL,
+        nothing changed): a field wider than its register (bytes; word2 32
+        bits), NSR bits other than EO."""
+        t = self._host_tctx(vcpu_id)
+        host_record(ring, OsRing, f"XIVE vCPU {vcpu_id} OS ring")
+        vals = [host_int(getattr(ring, f), f"XIVE vCPU {vcpu_id} OS ring {f}", 0, 0xFF)
+                for f in ("nsr", "cppr", "ipb", "lsmfb", "ack_cnt", "inc", "age", "pipr")]
+        word2 = host_int(ring.word2, f"XIVE vCPU {vcpu_id} OS ring word2", 0, 0xFFFF_FFFF)
+        if vals[0] & ~TM_QW1_NSR_EO:
+            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: unknown NSR bits {vals[0]:#x}")
+        t.regs[TM_QW1_OS:TM_QW1_OS + 16] = OsRing(*vals, word2).to_bytes()
+        self._set_line(t, bool(vals[0] & TM_QW1_NSR_EO))
+
+    def get_tctx_regs(self, vcpu_id: int) -> bytes:
+        return bytes(self._host_tctx(vcpu_id).regs)
+
+    def set_tctx_regs(self, vcpu_id: int, regs: bytes, line: bool | None = None) -> None:
+        """Restore all four rings (64 bytes); the OS-ring output follows
+        NSR.EO unless `line` says otherwise."""
+        t = self._host_tctx(vcpu_id)
+        regs = host_bytes(regs, f"XIVE vCPU {vcpu_id} thread context", TM_REGS_SIZE)
+        if line is not None:
+            line = host_flag(line, f"XIVE vCPU {vcpu_id} line")
+        t.regs[:] = regs
+        self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
+
+
+class Xive(XiveHostInterface):
     """The sPAPR XIVE router/presenter with its sources, EAS and END tables.
 
     `ram` is the guest RAM the event queues live in (needs contains() and
@@ -284,8 +440,18 @@ class Xive:
                  guest_error: Callable[..., None] = lambda *a, **k: None,
                  event: Callable[..., None] = lambda *a, **k: None,
                  store_eoi: bool = False):
-        if nr_irqs <= 0:
+        if type(nr_irqs) is not bool and isinstance(nr_irqs, int) and nr_irqs <= 0:
             raise DeviceError("EINVAL", "XIVE needs at least one interrupt")
+        nr_irqs = host_int(nr_irqs, "XIVE nr_irqs", 1, MAX_IRQS)
+        if not isinstance(vcpu_ids, (list, tuple, range)):
+            raise DeviceError("EINVAL", f"XIVE vcpu_ids must be a list of integers, "
+                                        f"not {type(vcpu_ids).__name__}")
+        vcpu_ids = [host_int(v, "XIVE vCPU id", 0, MAX_VCPU_ID) for v in vcpu_ids]
+        if len(set(vcpu_ids)) != len(vcpu_ids):
+            raise DeviceError("EINVAL", f"XIVE vCPU ids {vcpu_ids} are not unique")
+        host_callable(guest_error, "XIVE guest_error")
+        host_callable(event, "XIVE event")
+        store_eoi = host_flag(store_eoi, "XIVE store_eoi")
         self.nr_irqs = nr_irqs
         self.ram = ram
         self.guest_error = guest_error
@@ -327,21 +493,32 @@ class Xive:
         self._set_line(t, False)
 
     def claim(self, lisn: int, lsi: bool = False) -> None:
-        """Allocate a LISN (QEMU spapr_xive_claim_irq): EAS valid and masked."""
-        self._check_lisn(lisn)
+        """Allocate a LISN (QEMU spapr_xive_claim_irq): EAS valid and masked.
+        The END the EAS keeps must exist (an EAS restored while free may name
+        any)."""
+        lisn = self._check_lisn(lisn)
+        lsi = host_flag(lsi, "XIVE lsi")
         if self.eat[lisn] & EAS_VALID:
             raise DeviceError("EBUSY", f"XIVE LISN {lisn:#x} is not free")
-        self.eat[lisn] |= EAS_VALID | EAS_MASKED
+        eas = self.eat[lisn] | EAS_VALID | EAS_MASKED
+        problem = self._eas_problem(eas)
+        if problem:
+            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
+        self.eat[lisn] = eas
         if lsi:
             self.lsi[lisn] = 1
 
     def set_output(self, vcpu_id: int, output: Callable[[bool], None]) -> None:
-        self._host_tctx(vcpu_id).output = output
+        t = self._host_tctx(vcpu_id)
+        t.output = host_callable(output, f"XIVE vCPU {vcpu_id} output")
 
     # ---- numbers -----------------------------------------------------------------------------
-    def _check_lisn(self, lisn: int) -> None:
+    def _check_lisn(self, lisn: int) -> int:
+        if type(lisn) is not int:
+            lisn = host_index(lisn, "XIVE LISN")
         if not 0 <= lisn < self.nr_irqs:
             raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x} out of range (0..{self.nr_irqs - 1:#x})")
+        return lisn
 
     def end_index(self, vcpu_id: int, prio: int) -> int:
         return vcpu_id * END_PER_VCPU + prio
@@ -398,7 +575,9 @@ class Xive:
 
     def set_irq(self, lisn: int, level: int) -> None:
         """A device line: LSI level or MSI edge (xive_source_set_irq)."""
-        self._check_lisn(lisn)
+        lisn = self._check_lisn(lisn)
+        if type(level) is not bool:
+            level = host_flag(level, f"XIVE LISN {lisn:#x} level")
         if not self.eat[lisn] & EAS_VALID:
             raise DeviceError("ENOENT", f"XIVE LISN {lisn:#x} is not allocated")
         fwd = False
@@ -617,96 +796,6 @@ class Xive:
             if bm and reg + i < TM_REGS_SIZE:
                 t.regs[reg + i] = (value >> (8 * (size - i - 1))) & bm
 
-    # ---- host interface ------------------------------------------------------------------------
-    def get_source(self, lisn: int) -> SourceState:
-        self._check_lisn(lisn)
-        s = self.status[lisn]
-        return SourceState(s & 3, bool(self.lsi[lisn]), bool(s & STATUS_ASSERTED), self.eat[lisn])
-
-    def set_source(self, lisn: int, state: SourceState) -> None:
-        """Restore a source (no event is generated)."""
-        self._check_lisn(lisn)
-        if state.eas & ~EAS_DEFINED & 0xFFFF_FFFF_FFFF_FFFF or state.eas >> 64 or state.eas < 0:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: reserved EAS bits in {state.eas:#x}")
-        if not 0 <= state.pq <= 3:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: PQ {state.pq} out of range")
-        problem = self._eas_problem(state.eas)
-        if problem:
-            raise DeviceError("EINVAL", f"XIVE LISN {lisn:#x}: {problem}")
-        self.status[lisn] = state.pq | (STATUS_ASSERTED if state.asserted and state.lsi else 0)
-        self.lsi[lisn] = 1 if state.lsi else 0
-        self.eat[lisn] = state.eas
-
-    def _eas_problem(self, eas: int) -> str | None:
-        """Why an EAS word cannot be routed here: a valid, unmasked EAS must
-        name an END of this machine."""
-        idx = (eas >> EAS_END_INDEX_SHIFT) & EAS_END_INDEX_MASK
-        if eas & EAS_VALID and not eas & EAS_MASKED and idx >= self.nr_ends:
-            return f"END {idx:#x} out of range"
-        return None
-
-    def _check_end(self, idx: int) -> int:
-        if not 0 <= idx < self.nr_ends:
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x} out of range (0..{self.nr_ends - 1:#x})")
-        return idx * 8
-
-    def get_end(self, idx: int) -> EndState:
-        b = self._check_end(idx)
-        return EndState(tuple(self.endt[b:b + 8]))
-
-    def set_end(self, idx: int, state: EndState) -> None:
-        b = self._check_end(idx)
-        if len(state.words) != 8 or any(not 0 <= v <= 0xFFFF_FFFF for v in state.words):
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: need eight 32-bit words")
-        problem = _end_queue_problem(state)
-        if problem:
-            raise DeviceError("EINVAL", f"XIVE END {idx:#x}: {problem}")
-        self.endt[b:b + 8] = array("I", state.words)
-
-    @staticmethod
-    def make_end(vcpu_id: int, prio: int, qaddr: int = 0, qshift: int = 0, qindex: int = 0,
-                 generation: int = 1, always_notify: bool = True, esn: int = 0, ese: int = 1) -> EndState:
-        """An END as H_INT_SET_QUEUE_CONFIG builds it (qshift 0: no queue)."""
-        w0 = END_W0_VALID | (END_W0_UCOND_NOTIFY if always_notify else 0)
-        if qshift:
-            w0 |= END_W0_ENQUEUE | ((qshift - 12) & END_W0_QSIZE_MASK) << END_W0_QSIZE_SHIFT
-        w1 = (esn << END_W1_ESN_SHIFT) | (ese << END_W1_ESE_SHIFT) | \
-             (END_W1_GENERATION if generation else 0) | qindex
-        return EndState((w0, w1, (qaddr >> 32) & END_W2_OP_DESC_HI_MASK, qaddr & 0xFFFF_FFFF,
-                         0, 0, NVT_BASE + vcpu_id, prio << END_W7_F0_PRIORITY_SHIFT))
-
-    def _host_tctx(self, vcpu_id: int) -> Tctx:
-        t = self.tctxs.get(vcpu_id)
-        if t is None:
-            raise DeviceError("ENOENT", f"no XIVE thread context for vCPU {vcpu_id}")
-        return t
-
-    def get_os_ring(self, vcpu_id: int) -> OsRing:
-        r = self._host_tctx(vcpu_id).regs
-        o = TM_QW1_OS
-        return OsRing(*r[o:o + 8], int.from_bytes(r[o + 8:o + 12], "big"))
-
-    def set_os_ring(self, vcpu_id: int, ring: OsRing) -> None:
-        """Restore the OS ring; the output follows NSR.EO."""
-        t = self._host_tctx(vcpu_id)
-        vals = (ring.nsr, ring.cppr, ring.ipb, ring.lsmfb, ring.ack_cnt, ring.inc, ring.age, ring.pipr)
-        if any(not 0 <= v <= 0xFF for v in vals) or not 0 <= ring.word2 <= 0xFFFF_FFFF:
-            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: OS ring field out of range")
-        if ring.nsr & ~TM_QW1_NSR_EO:
-            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: unknown NSR bits {ring.nsr:#x}")
-        t.regs[TM_QW1_OS:TM_QW1_OS + 16] = ring.to_bytes()
-        self._set_line(t, bool(ring.nsr & TM_QW1_NSR_EO))
-
-    def get_tctx_regs(self, vcpu_id: int) -> bytes:
-        return bytes(self._host_tctx(vcpu_id).regs)
-
-    def set_tctx_regs(self, vcpu_id: int, regs: bytes, line: bool | None = None) -> None:
-        t = self._host_tctx(vcpu_id)
-        if len(regs) != TM_REGS_SIZE:
-            raise DeviceError("EINVAL", f"XIVE vCPU {vcpu_id}: {TM_REGS_SIZE} register bytes expected")
-        t.regs[:] = regs
-        self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
-
     # ---- migration (declared in XIVE_STATE below) -----------------------------------------------
     def save_state(self) -> dict:
         """The "xive" snapshot section."""
@@ -722,6 +811,21 @@ class Xive:
 
     def load_state(self, sections: dict) -> None:
         self.apply_state(self.decode_state(sections))
+
+
+def _end_problem(end: EndState) -> str | None:
+    """Why an END (eight 32-bit words) cannot be stored: reserved bits, a
+    format-0 priority other than 0..7 and 0xff (masked), an unusable queue."""
+    w = end.words
+    f1 = bool(w[6] & END_W6_FORMAT_BIT)
+    for k, (v, defined) in enumerate(zip(w, END_W_DEFINED)):
+        if k == 7 and f1:
+            defined = END_W7_F1_DEFINED
+        if v & ~defined:
+            return f"reserved bits {v & ~defined:#x} in word {k}"
+    if not f1 and PRIORITY_MAX < end.priority < 0xFF:
+        return f"priority {end.priority:#x} (0..{PRIORITY_MAX} or 0xff)"
+    return _end_queue_problem(end)
 
 
 def _end_queue_problem(end: EndState) -> str | None:
@@ -1016,7 +1120,7 @@ def _check(x: Xive, v: dict) -> None:
             raise StateError(f"snapshot section 'xive': EAS {e['lisn']:#x}: {problem}")
     _unique("END", [e["index"] for e in v["ends"]], x.nr_ends, "nr_ends")
     for e in v["ends"]:
-        problem = _end_queue_problem(EndState(tuple(e["words"])))
+        problem = _end_problem(EndState(tuple(e["words"])))
         if problem:
             raise StateError(f"snapshot section 'xive': END {e['index']:#x}: {problem}")
     if sorted(t["vcpu_id"] for t in v["tctxs"]) != sorted(x.tctxs):
