@@ -30,7 +30,7 @@ from vmachine.errors import ConfigError
 from vmachine.state import CHUNK, MAGIC, Snapshot
 
 HOSTILE = (-1, 1 << 64, True, None, "x", [], {}, 0)
-DEEP_SAMPLE = 160          # mutations of entries below the field level, per board
+DEEP_SAMPLE = 120          # mutations of entries below the field level, per board
 
 
 # ---- the two snapshots ----------------------------------------------------------------------------
@@ -48,7 +48,7 @@ def _pseries():
 
 
 def _virt():
-    return boot("aarch64", "its_move", 2, quantum=1000)
+    return boot("aarch64", "its_move", 2, quantum=1000, ram_size=72 << 20)
 
 
 def _prepare_pseries(m) -> None:
@@ -240,6 +240,7 @@ def test_header_and_ram_chunks_hostile(board):
         ram[off] = ram[off][:-1]
         assert rig.restore(f"chunk {off:#x} one byte short", _copy(snap, ram=ram)) == "refused"
     rig.check()
+    print(f"{board}: header and RAM chunk mutations {rig.outcomes}")
 
 
 # ---- the file framing ---------------------------------------------------------------------------------
@@ -297,6 +298,7 @@ def test_flipped_bits_and_cuts_are_refused(board):
     for cut in cuts:
         _refused(data[:cut])
     assert len(flips) + len(cuts) > 200
+    print(f"{board}: {len(flips)} bit flips and {len(cuts)} cuts refused")
 
 
 def test_older_format_is_refused_naming_its_version():
@@ -326,3 +328,37 @@ def test_refused_restore_leaves_a_running_machine_unchanged():
     a.run(max_insns=10**10)
     b.run(max_insns=10**10)
     assert (a.insns, bytes(a.console_out)) == (b.insns, bytes(b.console_out))
+
+
+# ---- what used to be accepted and silently change the machine -------------------------------------
+_OV5_BAD = [0x80] + [0] * 21 + [0x40, 0, 0, 0]
+
+
+@pytest.mark.parametrize("board,path,value,needle", [
+    ("pseries-xive", ("xive", "fields", "eas", 0, "end_index"), 16, "END 0x10 out of range"),
+    ("pseries-xive", ("xive", "fields", "sources", 0, "lisn"), 1 << 20, "nr_irqs"),
+    ("pseries-xive", ("spapr", "fields", "active"), "xics", "spapr.active"),
+    ("pseries-xive", ("spapr", "fields", "lines_high"), [0x1100], "spapr.lines_high"),
+    ("pseries-xive", ("spapr", "fields", "lines_high"), [0x1200, 0x1200], "spapr.lines_high"),
+    ("pseries-xive", ("spapr", "fields", "ov5_cas"), _OV5_BAD, "spapr.ov5_cas"),
+    ("pseries-xive", ("spapr", "fields", "compat_pvr"), 0x0F000001, "spapr.compat_pvr"),
+    ("pseries-xive", ("cpu1", "name"), "cpu0", "named"),
+    ("virt-its", ("gicv3", "fields", "redist", 0, "lpis"), [[1 << 14, 0xA3]], "bad LPI entry"),
+    ("virt-its", ("gicv3", "fields", "redist", 1, "lpis"), [[8195, 0xA3], [8195, 0xA3]], "bad LPI entry"),
+    ("virt-its", ("cpu0", "fields", "mpidr"), 0x8000_0001, "cpu0.mpidr"),
+    ("virt-its", ("cpu0", "fields", "regs", "pstate"), 0x3C5 | 0x10, "cpu0.regs.pstate"),
+    ("virt-its", ("cpu1", "fields", "regs", "pstate"), 0x3C9, "cpu1.regs.pstate"),
+    ("virt-its", ("machine", "fields", "exit"), ["halt", 0], "machine.exit"),
+    ("virt-its", ("machine", "fields", "exit"), ["poweroff", 1 << 40], "machine.exit"),
+    ("virt-its", ("timer1", "fields", "virt"), [0, 0, 0], "timer1.virt"),
+])
+def test_valid_looking_but_impossible_state_is_refused(board, path, value, needle):
+    """Values of the right type that no machine of this configuration can be
+    in: refused in one line naming the field, nothing changed."""
+    snap = Snapshot.from_bytes(snapshot_bytes(board))
+    rig = Rig(board)
+    bad = _copy(snap, sections=edited(snap.sections, ("set", path, value)))
+    with pytest.raises(ConfigError, match=needle.replace(".", r"\.")) as e:
+        rig.target.restore(bad)
+    assert "\n" not in str(e.value)
+    assert rig.target.save().to_bytes() == rig.before

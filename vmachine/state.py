@@ -83,7 +83,10 @@ class Snapshot:
                 "ram_chunks": len(self.ram), "sections": self.sections}
 
     def to_bytes(self) -> bytes:
-        head = json.dumps(self.header(), sort_keys=True).encode()
+        try:
+            head = json.dumps(self.header(), sort_keys=True, allow_nan=False).encode()
+        except (TypeError, ValueError, RecursionError) as e:
+            raise ConfigError(f"snapshot cannot be written: its header is not JSON data ({e})") from None
         parts = [MAGIC, struct.pack(">Q", len(head)), head, struct.pack(">I", zlib.crc32(head))]
         for off in sorted(self.ram):
             z = zlib.compress(self.ram[off], 1)
