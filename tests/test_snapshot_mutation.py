@@ -362,3 +362,28 @@ def test_valid_looking_but_impossible_state_is_refused(board, path, value, needl
         rig.target.restore(bad)
     assert "\n" not in str(e.value)
     assert rig.target.save().to_bytes() == rig.before
+
+
+def test_position_inside_a_round_is_checked():
+    """A snapshot taken inside a round (Ctrl-C, wall clock) carries
+    machine.round and machine.slot_left; hostile ones are refused, valid ones
+    round-trip."""
+    snap = Snapshot.from_bytes(snapshot_bytes("virt-its"))
+    rig = Rig("virt-its")
+    q = rig.target.quantum
+
+    def with_round(**extra):
+        secs = json.loads(json.dumps(snap.sections))
+        secs["machine"]["fields"].update(extra)
+        return _copy(snap, sections=secs)
+    for good in ({"round": [1], "slot_left": 5}, {"round": [0, 1], "slot_left": q},
+                 {"round": [], "slot_left": -1}):
+        assert rig.restore(f"machine {good}", with_round(**good)) == "accepted"
+        assert rig.target.save().sections["machine"]["fields"]["round"] == good["round"]
+    for bad in ({"round": [1]}, {"slot_left": 5}, {"round": [2], "slot_left": 5},
+                {"round": [1, 0], "slot_left": 5}, {"round": [1, 1], "slot_left": 5},
+                {"round": [], "slot_left": 5}, {"round": [0], "slot_left": q + 1},
+                {"round": [0], "slot_left": 0}, {"round": [-1], "slot_left": 1},
+                {"round": None, "slot_left": None}, {"round": [True], "slot_left": 1}):
+        assert rig.restore(f"machine {bad}", with_round(**bad)) == "refused", bad
+    rig.check()

@@ -508,7 +508,7 @@ def test_guest_calls_never_raise_after_accepted_host_state():
     from vmachine.boards.spapr_rtas import RtasCall
     from vmachine.intc.xics_spapr import H_CPPR, H_EOI, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X
     m = create_machine("pseries", smp=2)
-    sx = m.board.xics
+    sx = m.board.intcs["xics"]
     x = sx.xics
     if not sx.active:
         sx.activate()

@@ -11,6 +11,7 @@ status (0), or 1 with a one-line report when the run cannot go on.
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -249,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         if o.verb == "step":
             return _step(m, o)
         result = m.run(max_insns=o.max_insns, wall_seconds=o.timeout)
+        if result.reason == "interrupted":
+            raise KeyboardInterrupt
         if result.reason == "poweroff":
             return result.exit_status
         if result.reason == "reset":
@@ -262,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        # One line, once: a second Ctrl-C while exiting must not add a traceback.
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:                # main() called outside the main thread
+            pass
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

@@ -4,14 +4,18 @@ The run loop is a fixed round-robin: every running vCPU, in index order, gets
 one slot of at most `quantum` instructions; after each round the clock
 advances by the quantum and due timers fire. Nothing in it depends on host
 time or dict order, so a run is a pure function of the guest and its inputs.
-(The optional wall-clock limit only decides *when to give up*, and a run
-that hits it says so.)
+(The optional wall-clock limit and Ctrl-C only decide *when run() returns*,
+and a run that stops for them says so: they can stop it inside a slot or a
+round, and the next run() continues the schedule exactly where it was.)
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol
 
 from .clock import VirtualClock
 from .cpu.base import CpuState, StepRecord, VCpu
@@ -27,7 +31,8 @@ DEFAULT_QUANTUM = 20_000
 
 @dataclass
 class RunResult:
-    reason: str                      # "poweroff", "reset", "max-insns", "wall-clock", "event", "idle"
+    reason: str                      # "poweroff", "reset", "max-insns", "wall-clock", "event",
+                                     # "idle", "interrupted" (Ctrl-C)
     exit_status: int = 0
     insns: int = 0                   # instructions executed (slot budgets on the count= fallback)
     cpus: list[dict] = field(default_factory=list)
@@ -91,6 +96,14 @@ class Machine:
         # Called at every round boundary (before each round, in list order):
         # host work queued from other threads, e.g. msi_routing irqfd triggers.
         self.round_hooks: list[Callable[[], None]] = []
+        # Where run() left the schedule: the vCPUs still to run in this round
+        # (None: at a round boundary; empty: the round's end is next), the
+        # budget left of a slot stopped for the host (for _round[0]), a round
+        # end whose timers did not all fire, a host stop not yet acted on.
+        self._round: list[VCpu] | None = None
+        self._slot_left: int | None = None
+        self._timers_due = False
+        self._host_stop: str | None = None
         self.clock.on_poll = self._end_slot
 
     def _end_slot(self) -> None:
@@ -138,31 +151,95 @@ class Machine:
     def run(self, max_insns: int | None = None, wall_seconds: float | None = None,
             until: Callable[["Machine"], bool] | None = None) -> RunResult:
         """Run until power-off, `until(machine)` is true, `max_insns`
-        instructions, or `wall_seconds` of host time. The three bounds are
-        checked after each round, so a call always runs at least one round
-        (test `until` yourself before calling if it may already hold)."""
-        q = self.quantum
+        instructions (both checked after each round, so a call runs at least
+        one round, or finishes the one an earlier call left), `wall_seconds`
+        of host time ("wall-clock"), or Ctrl-C ("interrupted").
+
+        Ctrl-C (SIGINT, when called in the main thread): while run() executes,
+        a handler that only notes it replaces a Python-level handler (SIG_IGN
+        and SIG_DFL are left alone; the previous handler is back when run()
+        returns). The wall-clock limit is a timer thread, and host time is
+        also checked after every slot. Either stops the running vCPU before
+        its next instruction (with the Python engine, no slot.c: at the end
+        of its slot), which can be inside a slot or a round. Neither is
+        guest-visible: the next run() continues exactly where this one
+        stopped (same console, instructions, trace and state as a run that
+        never stopped), and save() keeps the position in the round.
+        An exception from host code (a round hook, `until`, a timer or
+        console callback) propagates, leaving the machine at the boundary
+        before it where the loop can tell (round hooks, timers, slot.c's own
+        callbacks)."""
         deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
+        with self._host_stops(True, wall_seconds):
+            result = self._run(max_insns, deadline, until)
+            if self._host_stop == "interrupted" and result.reason != "interrupted":
+                result = self._take_host_stop()       # Ctrl-C noted after the last check
+        return result
+
+    def _run(self, max_insns: int | None, deadline: float | None,
+             until: Callable[["Machine"], bool] | None) -> RunResult:
+        q = self.quantum
         clock = self.clock
         while self._exit is None:
-            for hook in self.round_hooks:
-                hook()
-            runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
-            if not runnable:
-                if not self._idle_skip():
-                    return self._result("idle")
-                continue
-            for cpu in runnable:
-                if cpu.state is not CpuState.RUNNING:
+            if self._round is None:
+                if self._timers_due:                  # a timer callback raised last time
+                    self._fire_timers(force=True)
+                for hook in self.round_hooks:
+                    hook()
+                runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
+                if not runnable:
+                    if not self._idle_skip():
+                        return self._result("idle")
+                    if self._host_stop is not None:
+                        return self._take_host_stop()
                     continue
-                clock.start_slot()
-                cpu.take_pending_interrupts()
+                self._round = runnable
+            rnd = self._round
+            while rnd:
+                cpu = rnd[0]
+                if self._slot_left is None:
+                    if cpu.state is not CpuState.RUNNING:
+                        del rnd[0]
+                        continue
+                    clock.start_slot()
+                    cpu.take_pending_interrupts()
+                    budget = q
+                else:                                 # a slot stopped for the host
+                    budget, self._slot_left = self._slot_left, None
+                    if cpu.state is not CpuState.RUNNING:     # the host stopped it since
+                        del rnd[0]
+                        continue
                 self._running_cpu = cpu
-                self.insns += cpu.run_slot(q)
-                self._running_cpu = None
-                if self._exit is not None:
-                    break
+                if self._host_stop is not None:       # noted before the handler could see cpu
+                    cpu.request_host_stop()
+                try:
+                    n = cpu.run_slot(budget)
+                except BaseException:                 # from host code in a callback
+                    n = cpu.engine.last_count
+                    self.insns += n
+                    if cpu.engine.host_stopped:       # before an instruction: go on later
+                        self._slot_left = budget - n
+                    else:
+                        del rnd[0]
+                    raise
+                finally:
+                    self._running_cpu = None
+                self.insns += n
+                if cpu.suspended:
+                    self._slot_left = budget - n
+                    if self._host_stop is None:       # a stale request: do not stop again
+                        cpu.clear_host_stop()
+                else:
+                    del rnd[0]
+                    if self._exit is not None:
+                        break
+                if self._host_stop is not None:
+                    return self._take_host_stop()
+                if deadline is not None and time.monotonic() > deadline:
+                    return self._result("wall-clock")
+            self._round = None
             clock.advance(q)
+            self._timers_due = True
             self._fire_timers()
             if until is not None and until(self):
                 return self._result("event")
@@ -173,11 +250,67 @@ class Machine:
         reason, status = self._exit
         return self._result(reason, status)
 
-    def _fire_timers(self) -> None:
-        if self.clock.fire_due():
+    def _take_host_stop(self) -> RunResult:
+        reason, self._host_stop = self._host_stop, None
+        return self._result(reason or "interrupted")
+
+    def _host_stop_request(self, reason: str) -> None:
+        """Ctrl-C or the wall-clock limit (from a signal handler or a timer
+        thread): the running vCPU stops before its next instruction, where
+        its engine can, else at the end of its slot; run() then returns."""
+        if self._host_stop != "interrupted":
+            self._host_stop = reason
+        cpu = self._running_cpu
+        if cpu is not None:
+            cpu.request_host_stop()
+
+    @contextlib.contextmanager
+    def _host_stops(self, mid_slot: bool, wall_seconds: float | None = None) -> Iterator[None]:
+        """SIGINT while the machine runs: note it (and with `mid_slot`, stop
+        the running vCPU before its next instruction) instead of raising
+        KeyboardInterrupt, which could surface inside a Unicorn callback,
+        half-way through a guest access (ctypes then swallows it). A request
+        still pending on the way out goes to the previous handler. With
+        `wall_seconds`, a timer thread makes the same kind of stop when they
+        have passed (run() also checks after every slot), so that the limit
+        holds inside a long slot too."""
+        prev = None
+        if threading.current_thread() is threading.main_thread():
+            prev = signal.getsignal(signal.SIGINT)
+            if callable(prev):
+                def noted(signum: int, frame: Any) -> None:
+                    if mid_slot:
+                        self._host_stop_request("interrupted")
+                    else:
+                        self._host_stop = "interrupted"
+                signal.signal(signal.SIGINT, noted)
+            else:
+                prev = None
+        timer = None
+        if wall_seconds is not None and mid_slot:
+            timer = threading.Timer(max(wall_seconds, 0.0), self._host_stop_request, ("wall-clock",))
+            timer.daemon = True
+            timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()                  # it may be setting a vCPU's flag right now
+            if prev is not None:
+                signal.signal(signal.SIGINT, prev)
+            for c in self.cpus:
+                c.clear_host_stop()
+            pending, self._host_stop = self._host_stop, None
+            if pending == "interrupted" and prev is not None:
+                prev(signal.SIGINT, None)
+
+    def _fire_timers(self, force: bool = False) -> None:
+        if self.clock.fire_due() or force:
             for c in self.cpus:
                 if c.wants_interrupt():
                     c.take_pending_interrupts()
+        self._timers_due = False
 
     def _idle_skip(self) -> bool:
         """No vCPU runs: jump virtual time to the next timer, if any."""
@@ -195,13 +328,18 @@ class Machine:
         return True
 
     def step(self, cpu_index: int = 0) -> StepRecord:
-        """Execute one instruction on one vCPU (the others do not move)."""
+        """Execute one instruction on one vCPU (the others do not move).
+        Ctrl-C during the step is noted and raised as KeyboardInterrupt once
+        the instruction is complete (in the main thread)."""
         cpu = self.cpus[cpu_index]
-        self.clock.start_slot()
-        self._running_cpu = cpu
-        rec = cpu.step()
-        self._running_cpu = None
-        self.insns += 1
+        with self._host_stops(False):
+            self.clock.start_slot()
+            self._running_cpu = cpu
+            try:
+                rec = cpu.step()
+            finally:
+                self._running_cpu = None
+            self.insns += 1
         return rec
 
     def _result(self, reason: str, status: int = 0) -> RunResult:
@@ -277,6 +415,12 @@ class Machine:
         self.clock.now, self.clock.reads = mach["clock_now"], mach["clock_reads"]
         self.insns = mach["insns"]
         self._exit = tuple(mach["exit"]) if mach["exit"] else None   # type: ignore[assignment]
+        if mach["round"] is None:                  # saved at a round boundary
+            self._round, self._slot_left = None, None
+        else:                                      # inside a round (Ctrl-C, wall clock)
+            self._round = [self.cpus[i] for i in mach["round"]]
+            self._slot_left = None if mach["slot_left"] == -1 else mach["slot_left"]
+        self._timers_due = False
         for cpu, plan in zip(self.cpus, cpus):
             cpu.set_irq_line(False)
             cpu.reset_translation_state()

@@ -234,10 +234,13 @@ H = TypeVar("H")
 
 @dataclass(frozen=True)
 class Call(Generic[H]):
-    """One numbered service: hcall, RTAS token, PSCI function id, ITS command."""
+    """One numbered service: hcall, RTAS token, PSCI function id, ITS command.
+    `enabled` (None: always) gates it: while false the number answers as an
+    unknown one does (the XIVE hcalls before CAS negotiated XIVE)."""
     number: int
     name: str
     handler: H
+    enabled: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -254,16 +257,25 @@ class CallTable(Generic[H]):
             t.register(number, name, handler)
         return t
 
-    def register(self, number: int, name: str, handler: H) -> None:
-        if number in self.calls:
-            raise ValueError(f"{self.what} {number:#x} ({name}) is already {self.calls[number].name}")
-        self.calls[number] = Call(number, name, handler)
+    def register(self, number: int, name: str, handler: H,
+                 enabled: Callable[[], bool] | None = None) -> None:
+        self.add(Call(number, name, handler, enabled))
+
+    def add(self, call: Call[H]) -> None:
+        if call.number in self.calls:
+            raise ValueError(f"{self.what} {call.number:#x} ({call.name}) is already "
+                             f"{self.calls[call.number].name}")
+        self.calls[call.number] = call
 
     def unregister(self, number: int) -> None:
         self.calls.pop(number, None)
 
     def get(self, number: int) -> Call[H] | None:
-        return self.calls.get(number)
+        """The call that answers `number` now (None: unknown, or gated off)."""
+        c = self.calls.get(number)
+        if c is None or (c.enabled is not None and not c.enabled()):
+            return None
+        return c
 
     def __contains__(self, number: int) -> bool:
         return number in self.calls

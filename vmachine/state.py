@@ -389,6 +389,7 @@ class Field:
     get_fn: Callable[[Any], Any] | None = None
     put_fn: Callable[[Any, Any], None] | None = None
     default: Any = None
+    optional: bool = False      # saved only when get() is not None; absent loads as None
 
     def get(self, owner: Any) -> Any:
         if self.get_fn is not None:
@@ -430,8 +431,10 @@ class VMStateDescription:
     def save(self, owner: Any, name: str | None = None) -> dict[str, Any]:
         """The section for `owner` (`name` overrides the section name, for
         several instances: timer0, timer1, ...)."""
+        values = {f.name: f.get(owner) for f in self.fields}
         sec = section(name or self.name, self.version,
-                      **{f.name: f.kind.encode(f.get(owner)) for f in self.fields})
+                      **{f.name: f.kind.encode(v) for f in self.fields
+                         if (v := values[f.name]) is not None or not f.optional})
         subs = {s.desc.name: s.desc.save(owner) for s in self.subsections if s.needed(owner)}
         if subs:
             sec["subsections"] = subs
@@ -470,6 +473,8 @@ class VMStateDescription:
                 values[f.name] = f.kind.decode(raw[f.name], f"{name}.{f.name}")
             elif ver < f.since and f.default is not None:
                 values[f.name] = f.default
+            elif f.optional:
+                values[f.name] = None
             else:
                 raise StateError(f"snapshot section '{name}' lacks field '{f.name}'")
         _no_unknown(raw, self.fields, f"snapshot section '{name}'")
@@ -521,9 +526,33 @@ class _Exit(Kind):
         return [Str(EXIT_REASONS).decode(raw[0], f"{where}[0]"), SInt(32).decode(raw[1], f"{where}[1]")]
 
 
+def _machine_check(m: Any, v: dict) -> None:
+    """A position inside a round (saved when the run stopped inside one):
+    vCPU indexes still to run, ascending, each once, and the budget left of
+    the first one's slot (-1: none; else 1..quantum, with a vCPU to run)."""
+    rnd, left = v["round"], v["slot_left"]
+    if (rnd is None) != (left is None):
+        raise StateError("snapshot section 'machine' has only one of 'round' and 'slot_left'")
+    if rnd is None:
+        return
+    if any(i >= len(m.cpus) for i in rnd) or rnd != sorted(set(rnd)):
+        raise StateError("snapshot field machine.round is out of range or out of order")
+    if not (left == -1 or (rnd and 1 <= left <= m.quantum)):
+        raise StateError("snapshot field machine.slot_left is out of range")
+
+
+def _no_put(m: Any, value: Any) -> None:
+    """Stored by Machine.restore's second phase."""
+
+
 MACHINE_STATE = VMStateDescription("machine", 1, (
-    Field("insns", U64),
-    Field("clock_now", U64, get_fn=lambda m: m.clock.now),
-    Field("clock_reads", U64, get_fn=lambda m: m.clock.reads),
-    Field("exit", _Exit(), attr="_exit"),
-))
+    Field("insns", U64, put_fn=_no_put),
+    Field("clock_now", U64, get_fn=lambda m: m.clock.now, put_fn=_no_put),
+    Field("clock_reads", U64, get_fn=lambda m: m.clock.reads, put_fn=_no_put),
+    Field("exit", _Exit(), attr="_exit", put_fn=_no_put),
+    Field("round", Array(UInt(32)), optional=True, put_fn=_no_put,
+          get_fn=lambda m: None if m._round is None else [c.index for c in m._round]),
+    Field("slot_left", SInt(64), optional=True, put_fn=_no_put,
+          get_fn=lambda m: None if m._round is None
+          else (-1 if m._slot_left is None else m._slot_left)),
+), check=_machine_check)

@@ -10,11 +10,11 @@ unavailable until CAS negotiated them (QEMU tests ov5_cas in every h_int_*).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..cpu.base import CpuState
 from ..cpu.ppc64 import MSR_EE, Ppc64Cpu
+from ..regs import Call, CallTable
 
 if TYPE_CHECKING:
     from ..machine import Machine
@@ -40,13 +40,7 @@ HcallResult = tuple[int, list[int]]
 HcallHandler = Callable[[Ppc64Cpu, list[int]], HcallResult]
 
 
-@dataclass(frozen=True)
-class Hcall:
-    """One row of the table. `enabled` (None: always) gates the hcall."""
-    nr: int
-    name: str
-    handler: HcallHandler
-    enabled: Callable[[], bool] | None = None
+Hcall = Call[HcallHandler]       # one row: Hcall(nr, name, handler, enabled=None)
 
 
 class ResetGuard:
@@ -63,22 +57,19 @@ class HcallTable:
     def __init__(self, machine: "Machine", guard: ResetGuard):
         self.machine = machine
         self.guard = guard
-        self.entries: dict[int, Hcall] = {}
+        self.entries: CallTable[HcallHandler] = CallTable("hcall")
 
     def register(self, nr: int, name: str, handler: HcallHandler,
                  enabled: Callable[[], bool] | None = None) -> None:
-        self.entries[nr] = Hcall(nr, name, handler, enabled)
+        self.entries.register(nr, name, handler, enabled)
 
     def register_all(self, hcalls: Iterable[Hcall]) -> None:
         for h in hcalls:
-            self.entries[h.nr] = h
+            self.entries.add(h)
 
     def lookup(self, nr: int) -> Hcall | None:
         """The entry that answers `nr` now (None: H_FUNCTION)."""
-        h = self.entries.get(nr)
-        if h is None or (h.enabled is not None and not h.enabled()):
-            return None
-        return h
+        return self.entries.get(nr)
 
     def dispatch(self, cpu: Ppc64Cpu) -> None:
         """r3 = number, r4.. = arguments; status back in r3, outputs in r4.."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 from ..cpu.base import CpuState
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node
+from ..regs import Call, CallTable
 from .spapr_hcall import H_PARAMETER, H_SUCCESS, HcallResult, ResetGuard, cpu_by_id
 
 if TYPE_CHECKING:
@@ -81,16 +82,16 @@ class RtasTable:
     def __init__(self, machine: "Machine", guard: ResetGuard):
         self.machine = machine
         self.guard = guard
-        self.handlers: dict[int, tuple[str, RtasHandler]] = {}
+        self.handlers: CallTable[RtasHandler] = CallTable("RTAS token")
 
     def register(self, name: str, handler: RtasHandler) -> int:
         token = rtas_token(name)
-        self.handlers[token] = (name, handler)
+        self.handlers.register(token, name, handler)
         return token
 
     def tokens(self) -> list[tuple[str, int]]:
         """(name, token) in descending token order, as QEMU's tree lists them."""
-        return sorted(((n, t) for t, (n, _) in self.handlers.items()), key=lambda x: -x[1])
+        return [(c.name, c.number) for c in reversed(list(self.handlers))]
 
     def dt(self, root: Node) -> None:
         rtas = root.child("rtas")
@@ -100,7 +101,7 @@ class RtasTable:
         rtas.prop("rtas-event-scan-rate", 1)
         rtas.prop("ibm,hypertas-functions", ["hcall-term", "hcall-splpar", "hcall-interrupt"])
 
-    def _lookup(self, token: int) -> tuple[str, RtasHandler] | None:
+    def _lookup(self, token: int) -> Call[RtasHandler] | None:
         entry = self.handlers.get(token)
         if entry is None and token == RTAS_EARLY_DEBUG_TOKEN:
             entry = self.handlers.get(rtas_token("display-character"))
@@ -126,10 +127,9 @@ class RtasTable:
             if nret:
                 ram.write_int(rets_addr, 4, RTAS_OUT_PARAM_ERROR, "big")
             return H_PARAMETER, []
-        name, handler = entry
-        trace.log(cpu.index, "rtas", name, args=tuple(args))
+        trace.log(cpu.index, "rtas", entry.name, args=tuple(args))
         self.guard.tripped = False
-        handler(call)
+        entry.handler(call)
         if self.guard.tripped:
             return H_SUCCESS, []
         for i, v in enumerate(call.rets):

@@ -137,6 +137,7 @@ class VirtBoard(Board):
                                 lambda what, **k: m.trace.guest_error(k.pop("cpu", -1), "its: " + what, **k),
                                 lambda what, **k: m.trace.log(k.pop("cpu", -1), "irq", what, **k))
             m.mmio.add("gicv3-its", ITS_BASE, ITS_SIZE, self.its)
+            m.round_hooks.append(self.its.step_queue)    # a long command queue runs on
 
     # ---- host interrupt API (msi_routing.IrqChipHost) --------------------------------------
     irqchip_pin_kind = "SPI"

@@ -138,6 +138,7 @@ class VCpu:
         self.state = CpuState.STOPPED
         self.irq_line = False                  # the controller's output, level
         self._stop_requested = False
+        self.suspended = False                 # the last slot stopped for the host only
         self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
         self.regs = FastRegs(self.uc)
@@ -305,6 +306,15 @@ class VCpu:
         self._stop_requested = True
         self.engine.request_stop()
 
+    def request_host_stop(self) -> None:
+        """The host wants the run back (Ctrl-C, a wall-clock limit): stop
+        before the next instruction without ending the slot (`suspended`),
+        where the engine can; safe from a signal handler."""
+        self.engine.request_host_stop()
+
+    def clear_host_stop(self) -> None:
+        self.engine.clear_host_stop()
+
     # ---- watched instructions (trapped by address: PPC mftb/DEC) ------------------
     def watch_address(self, address: int) -> None:
         """Call `_on_watched(address)` before the instruction there executes."""
@@ -338,9 +348,13 @@ class VCpu:
     def run_slot(self, budget: int) -> int:
         """Run `budget` instructions, fewer if something stops the slot.
         Returns the instructions executed (exact on slot.c; the budget on
-        the Python engine, which cannot tell)."""
+        the Python engine, which cannot tell). `suspended` is then True when
+        the slot stopped only for the host (`request_host_stop`) before an
+        instruction: nothing was done at its end, and running the rest of the
+        budget continues it exactly."""
         self._stop_requested = False
         self._fault = None
+        self.suspended = False
         engine = self.engine
         try:
             engine.run(self.pc, budget)
@@ -349,6 +363,9 @@ class VCpu:
                 self.svc.trace.guest_error(self.index, "cpu fault", pc=self.pc)
                 self.state = CpuState.STOPPED
                 return engine.last_count
+        if engine.host_stopped:
+            self.suspended = True
+            return engine.last_count
         engine.end_run()
         self._after_run()
         return engine.last_count

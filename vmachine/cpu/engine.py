@@ -62,6 +62,27 @@ class Engine(ABC):
         """End the current run before the next instruction (no effect outside
         run(): an emu_stop there would make the next emu_start return at once)."""
 
+    # Host stops (Ctrl-C, a wall-clock limit) are not guest-visible: an
+    # engine that can stop for the host before an instruction, uncharged,
+    # says so in `host_stopped`, and the slot is continued later with its
+    # remaining budget as if it had never stopped. One that cannot (it could
+    # not count the instructions of a stopped slot) ignores the request, and
+    # the machine acts on it at the end of the slot.
+    def request_host_stop(self) -> None:
+        """Stop for the host before the next instruction, in this run or, if
+        none is running, the next one (until `clear_host_stop`). May be
+        called from a signal handler, inside any callback."""
+
+    def clear_host_stop(self) -> None:
+        """Withdraw `request_host_stop`."""
+
+    @property
+    def host_stopped(self) -> bool:
+        """The last run ended only because of `request_host_stop` (or an
+        exception from a callback, which run() raised), before an
+        instruction it did not charge (`last_count` is exact)."""
+        return False
+
     @abstractmethod
     def run_uncounted(self, begin: int, end: int, count: int) -> None:
         """Run the `count` instructions from `begin` to `end` (register stubs

@@ -44,6 +44,18 @@ struct vm_slot {
     int32_t nsysreg;
     int32_t pad2;
     uint32_t sysreg[SYSREG_SLOTS];          /* keys (op0,op1,CRn,CRm,op2)+1 */
+    /* The host wants the run back (Ctrl-C, a wall-clock limit): stop before
+     * the next instruction, uncharged, and say so in host_stopped, so that
+     * the slot can be continued with its remaining budget as if it had never
+     * stopped. Unlike `stop` it survives the start of a run (the host clears
+     * it) and yields to every other reason to stop. */
+    int32_t host_stop;
+    int32_t host_stopped;                   /* the run ended for the host only */
+    /* A trapped MRS/MSR moved PC in the middle of a block: Unicorn calls the
+     * code hook of the next instruction once more before it leaves the
+     * block (that call has always been charged; runs depend on it), so the
+     * next call is no place for a host stop. */
+    int32_t pc_moved;
 };
 
 /* Unicorn's uc_arm64_cp_reg */
@@ -87,18 +99,24 @@ static int sysreg_emulated(const struct vm_slot *s, const struct cp_reg *c)
 }
 
 /* UC_HOOK_INSN callbacks for UC_ARM64_INS_MRS / _MSR: 0 = let Unicorn do it. */
+static uint32_t sysreg(struct vm_slot *s, int reg, void *cp, int is_write)
+{
+    uint32_t handled = sysreg_emulated(s, (struct cp_reg *)cp) ? s->on_sysreg(reg, cp, is_write) : 0;
+    if (handled)
+        s->pc_moved = 1;                    /* Python wrote PC past the instruction */
+    return handled;
+}
+
 uint32_t vm_mrs(void *uc, int reg, void *cp, void *user)
 {
-    struct vm_slot *s = (struct vm_slot *)user;
     (void)uc;
-    return sysreg_emulated(s, (struct cp_reg *)cp) ? s->on_sysreg(reg, cp, 0) : 0;
+    return sysreg((struct vm_slot *)user, reg, cp, 0);
 }
 
 uint32_t vm_msr(void *uc, int reg, void *cp, void *user)
 {
-    struct vm_slot *s = (struct vm_slot *)user;
     (void)uc;
-    return sysreg_emulated(s, (struct cp_reg *)cp) ? s->on_sysreg(reg, cp, 1) : 0;
+    return sysreg((struct vm_slot *)user, reg, cp, 1);
 }
 
 static inline uint32_t slot_of(uint64_t a)
@@ -138,9 +156,14 @@ void vm_insn(void *uc, uint64_t address, uint32_t size, void *user)
     (void)size;
     if (!s->enabled)
         return;
-    if (s->stop || s->remaining <= 0) {
-        s->emu_stop(uc);
-        return;
+    if (s->stop | s->host_stop || s->remaining <= 0) {
+        if (s->stop || s->remaining <= 0 || !s->pc_moved) {
+            if (!s->stop && s->remaining > 0)
+                s->host_stopped = 1;
+            s->emu_stop(uc);
+            return;
+        }
+        s->pc_moved = 0;                    /* the repeated call: charge it, stop at the next */
     }
     s->remaining--;
     s->executed++;

@@ -11,7 +11,9 @@ import ctypes
 from pathlib import Path
 from typing import Any
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
+from unicorn import UC_ARCH_ARM64, UC_ARCH_PPC, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, Uc
+from unicorn.arm64_const import UC_ARM64_REG_PC
+from unicorn.ppc_const import UC_PPC_REG_PC
 
 from .engine import NEVER, AddressCallback, EnableBit, Engine, SysRegCallback
 
@@ -30,7 +32,9 @@ class _Slot(ctypes.Structure):
                 ("enable_mask", ctypes.c_uint64), ("enable_want", ctypes.c_uint64),
                 ("watch", ctypes.c_uint64 * WATCH_SLOTS),
                 ("on_sysreg", SYSREG_CB), ("nsysreg", ctypes.c_int32), ("pad2", ctypes.c_int32),
-                ("sysreg", ctypes.c_uint32 * SYSREG_SLOTS)]
+                ("sysreg", ctypes.c_uint32 * SYSREG_SLOTS),
+                ("host_stop", ctypes.c_int32), ("host_stopped", ctypes.c_int32),
+                ("pc_moved", ctypes.c_int32)]
 
 
 class CpReg(ctypes.Structure):
@@ -66,6 +70,17 @@ def unavailable_reason() -> str | None:
     return _lib_error
 
 
+_PC = {UC_ARCH_ARM64: UC_ARM64_REG_PC, UC_ARCH_PPC: UC_PPC_REG_PC}
+
+
+def _address(engine: "CSlotEngine", address: int) -> int:
+    return address
+
+
+def _current_pc(engine: "CSlotEngine", *_: Any) -> int:
+    return engine.uc.reg_read(_PC[engine.uc._arch])
+
+
 def _uclib():
     from unicorn.unicorn_py3.unicorn import uclib
     return uclib
@@ -82,7 +97,10 @@ class CSlotEngine(Engine):
         super().__init__(uc, on_block, on_watch)
         uclib = _uclib()
         self._lib = lib
-        self._callbacks = (ADDR_CB(on_block), ADDR_CB(on_watch))   # keep them alive
+        self._error: BaseException | None = None      # raised by a callback during run()
+        self._error_pc: int | None = None             # where the failed instruction is
+        self._callbacks = (ADDR_CB(self._guarded(on_block, False, None, _address)),
+                           ADDR_CB(self._guarded(on_watch, True, None, _address)))   # keep them alive
         self.rec = _Slot()
         self.rec.enabled = 1
         self.rec.emu_stop = ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
@@ -115,21 +133,68 @@ class CSlotEngine(Engine):
             raise OSError(f"uc_hook_add({kind}) failed ({err})")
         self._handles.append(h)
 
+    def _guarded(self, fn: Any, charged: bool, on_error: Any, pc_of: Any) -> Any:
+        """A Python callback for a C hook. ctypes cannot pass an exception
+        through C (it prints "Exception ignored" and goes on): keep it, stop
+        before the next instruction and raise it from run(), as the Unicorn
+        binding does for its own hooks. `charged`: vm_insn already charged
+        the instruction the callback was emulating, which did not complete
+        and executes again on the next run. The run then ends as for a host
+        stop (`host_stopped`) with PC back at that instruction (`pc_of`
+        the callback's arguments): if the callback raised before it changed
+        anything, continuing the slot is exact."""
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except BaseException as e:          # re-raised by run()
+                self._failed(e, charged, pc_of(self, *args))
+                return on_error
+        return call
+
+    def _failed(self, e: BaseException, charged: bool, pc: int) -> None:
+        if self._error is not None:
+            return
+        self._error, self._error_pc = e, pc
+        s = self.rec
+        s.stop = 1
+        if charged and self.running:
+            s.executed -= 1
+            s.remaining += 1
+
     # ---- slots --------------------------------------------------------------------------
     def run(self, pc: int, budget: int) -> None:
         s = self.rec
-        s.remaining, s.stop = budget, 0
+        s.remaining, s.stop, s.host_stopped = budget, 0, 0
         before = s.executed
+        self._error = None
         self.running = True
         try:
             self.uc.emu_start(pc, NEVER)
         finally:
             self.running = False
             self.last_count = s.executed - before
+        if self._error is not None:
+            # Stopped before an instruction, uncharged: the slot can go on
+            # there (Unicorn skips an MRS/MSR of a register it implements
+            # when the hook returns 1: come back to it).
+            s.host_stopped = 1
+            e, self._error = self._error, None
+            self.uc.reg_write(_PC[self.uc._arch], self._error_pc)
+            raise e
 
     def request_stop(self) -> None:
         if self.running:
             self.rec.stop = 1               # vm_insn stops before the next instruction
+
+    def request_host_stop(self) -> None:
+        self.rec.host_stop = 1              # also before run() starts: it is not cleared there
+
+    def clear_host_stop(self) -> None:
+        self.rec.host_stop = 0
+
+    @property
+    def host_stopped(self) -> bool:
+        return bool(self.rec.host_stopped)
 
     def run_uncounted(self, begin: int, end: int, count: int) -> None:
         # The C hooks are switched off: the stub neither counts nor stops.
@@ -157,7 +222,9 @@ class CSlotEngine(Engine):
 
         def on_sysreg(reg: int, cp_addr: int, is_write: int) -> int:
             return (on_msr if is_write else on_mrs)(reg, CpReg.from_address(cp_addr))
-        self._sysreg_cb = SYSREG_CB(on_sysreg)
+        # On an exception: return 1 with PC unchanged, so that Unicorn comes
+        # back to the MRS/MSR, where vm_insn stops before it (uncharged).
+        self._sysreg_cb = SYSREG_CB(self._guarded(on_sysreg, True, 1, _current_pc))
         self.rec.on_sysreg = self._sysreg_cb
         for fn, insn in ((self._lib.vm_mrs, A.UC_ARM64_INS_MRS), (self._lib.vm_msr, A.UC_ARM64_INS_MSR)):
             self._add_c_hook(UC_HOOK_INSN, fn, ctypes.c_int(insn))

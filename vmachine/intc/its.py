@@ -17,8 +17,14 @@ Entry_Size read-only, 64 KiB pages at reset); BASER2..7 are RAZ/WI (no GICv4).
 BASERn and CBASER are read-only while the ITS is enabled; the table geometry
 is taken from them when GITS_CTLR.Enabled is written with 1 (and on restore).
 
-Commands run synchronously inside the CWRITER write (and on enabling), QEMU
-process_cmdq: a command with bad parameters is skipped (logged guest error);
+Commands run as QEMU process_cmdq runs them, but not all inside one access:
+a CWRITER write (or enabling) starts a run of at most CMD_BUDGET commands,
+and a run in progress continues by CMD_BUDGET commands at every CREADR read
+and every round boundary (`step_queue`, a machine round hook), with CREADR
+advancing as commands complete, as on a real ITS. A guest that polls CREADR
+sees what QEMU's synchronous queue shows, and no guest store can cost more
+than CMD_BUDGET commands of host time; the run-in-progress flag is migrated.
+A command with bad parameters is skipped (logged guest error);
 a command queue slot or a table entry outside RAM stalls the queue
 (CREADR.Stalled = 1, CREADR stays on the command; the next CWRITER write
 retries it). Unknown command numbers and the GICv4 commands are skipped.
@@ -27,7 +33,7 @@ read or written outside it.
 
 The frames are register tables (ITS_REGISTERS, TRANSLATION_REGISTERS), the
 commands a table by number (ITS_COMMANDS), the migrated registers a declared
-section (GICV3_ITS_STATE, "gicv3-its" v1), all at the end of this file.
+section (GICV3_ITS_STATE, "gicv3-its" v2), all at the end of this file.
 
 GITS_TRANSLATER: a CPU store carries DeviceID 0 (QEMU's requester ID for a
 CPU); the data is the EventID. Host interface: `translate_msi(address, data,
@@ -43,7 +49,7 @@ from typing import Callable
 
 from ..errors import DeviceError
 from ..regs import CallTable, Register, RegisterBank, WIDTHS_64, deposit, extract, raz
-from ..state import Array, Field, StateError, U32, U64, VMStateDescription
+from ..state import BOOL, Array, Field, StateError, U32, U64, VMStateDescription
 from .gicv3 import _IDREGS, GIC_IIDR, LPI_INTID_START, GICD_TYPER_IDBITS, INTID_SPURIOUS
 
 TRANSLATION_FRAME = 0x1_0000
@@ -62,6 +68,9 @@ CWRITER_RETRY = 1 << 0
 CREADR_STALLED = 1 << 0
 QUEUE_OFFSET_MASK = 0x7FFF << 5                       # [19:5]
 CMD_SIZE = 32
+# Commands run per CWRITER store, CREADR read or round boundary: bounds the
+# host time one guest access can cost (a full queue is 32,767 commands).
+CMD_BUDGET = 64
 
 # GITS_TYPER (QEMU 7.2 realize): Physical, ITT_entry_size 12, IDbits 16,
 # Devbits 16, CIDbits 16, CIL; no Virtual, PTA = 0 (RDbase = processor number).
@@ -157,6 +166,7 @@ class GicV3Its:
         self.mapping_generation += 1
         self._ctl_regs.reset(self)
         self.baser = list(BASER_RESET)
+        self.busy = False                 # a queue run in progress (CREADR not yet at CWRITER)
         self._derive()
 
     def _derive(self) -> None:
@@ -291,38 +301,66 @@ class GicV3Its:
             return CONTINUE, ""
         return call.handler(self, dw)
 
-    def _process_queue(self, cpu: int = -1) -> None:
-        """Run commands from CREADR up to CWRITER."""
-        if not self.enabled:
-            return
+    def _start_queue(self, cpu: int) -> None:
+        """A CWRITER store or enabling starts a run of the queue (QEMU
+        process_cmdq); it continues at later accesses and round boundaries."""
+        self.busy = True
+        self._process_queue(cpu)
+
+    def step_queue(self, cpu: int = -1) -> int:
+        """Continue a run in progress by at most CMD_BUDGET commands (a CREADR
+        read, a round boundary); the number of commands run."""
+        return self._process_queue(cpu) if self.busy else 0
+
+    def _process_queue(self, cpu: int = -1, budget: int | None = None) -> int:
+        """Run at most `budget` (CMD_BUDGET) commands from CREADR towards
+        CWRITER, so that no single guest access costs more than a bounded
+        amount of host time. The run stays in progress (`busy`) until CREADR
+        catches up, the queue stalls or its geometry is bad."""
+        budget = CMD_BUDGET if budget is None else budget
         wr = (self.cwriter & QUEUE_OFFSET_MASK) >> 5
         rd = (self.creadr & QUEUE_OFFSET_MASK) >> 5
+        self.busy = False
+        if not self.enabled:
+            return 0
         if wr >= self.cq_entries:
             self.guest_error("ITS: CWRITER offset beyond the command queue", cpu=cpu, offset=wr * CMD_SIZE)
-            return
+            return 0
         if rd >= self.cq_entries:
             self.guest_error("ITS: CREADR offset beyond the command queue", cpu=cpu, offset=rd * CMD_SIZE)
-            return
+            return 0
+        done = 0
         while rd != wr:
-            addr = self.cq_base + rd * CMD_SIZE
-            if not self.ram.contains(addr, CMD_SIZE):
-                self.creadr |= CREADR_STALLED
-                self.guest_error("ITS: command outside RAM, queue stalled", cpu=cpu, addr=addr)
-                return
-            raw = self.ram.read(addr, CMD_SIZE)
-            dw = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, CMD_SIZE, 8)]
-            try:
-                result, why = self._run_command(dw)
-            except _MemFault as e:
-                self.creadr |= CREADR_STALLED
-                self.guest_error("ITS: table access outside RAM, queue stalled", cpu=cpu,
-                                 cmd=dw[0] & 0xFF, addr=e.addr, length=e.length)
-                return
-            if result == CONTINUE and why:
-                self.guest_error("ITS: command skipped: " + why, cpu=cpu, cmd=dw[0] & 0xFF)
-            self.event("its_command", cpu=cpu, cmd=dw[0] & 0xFF, ok=int(result == OK))
+            if done == budget:
+                self.busy = True
+                break
+            done += 1
+            if not self._one_command(cpu, rd):
+                break
             rd = (rd + 1) % self.cq_entries
             self.creadr = (self.creadr & ~QUEUE_OFFSET_MASK) | (rd << 5)
+        return done
+
+    def _one_command(self, cpu: int, rd: int) -> bool:
+        """Run the command in slot `rd`; False when the queue stalled on it."""
+        addr = self.cq_base + rd * CMD_SIZE
+        if not self.ram.contains(addr, CMD_SIZE):
+            self.creadr |= CREADR_STALLED
+            self.guest_error("ITS: command outside RAM, queue stalled", cpu=cpu, addr=addr)
+            return False
+        raw = self.ram.read(addr, CMD_SIZE)
+        dw = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, CMD_SIZE, 8)]
+        try:
+            result, why = self._run_command(dw)
+        except _MemFault as e:
+            self.creadr |= CREADR_STALLED
+            self.guest_error("ITS: table access outside RAM, queue stalled", cpu=cpu,
+                             cmd=dw[0] & 0xFF, addr=e.addr, length=e.length)
+            return False
+        if result == CONTINUE and why:
+            self.guest_error("ITS: command skipped: " + why, cpu=cpu, cmd=dw[0] & 0xFF)
+        self.event("its_command", cpu=cpu, cmd=dw[0] & 0xFF, ok=int(result == OK))
+        return True
 
     # ---- MMIO: ITS_REGISTERS and TRANSLATION_REGISTERS, the vCPU as context ----------------------
     def mmio_read(self, cpu: int, offset: int, size: int) -> int:
@@ -343,9 +381,10 @@ class GicV3Its:
         if value & CTLR_ENABLED:
             self.ctlr |= CTLR_ENABLED
             self._derive()
-            self._process_queue(cpu)
+            self._start_queue(cpu)
         else:
             self.ctlr &= ~CTLR_ENABLED
+            self.busy = False
 
     def read_iidr(self, cpu: int, rel: int, size: int) -> int:
         return GIC_IIDR
@@ -379,14 +418,18 @@ class GicV3Its:
         return extract(self.cwriter, rel, size)
 
     def write_cwriter(self, cpu: int, rel: int, size: int, value: int) -> None:
-        """A write to the low word runs the queue (Retry reads as 0)."""
+        """A write to the low word starts a run of the queue (Retry reads as 0)."""
         if rel == 0:
             value &= ~CWRITER_RETRY
         self.cwriter = deposit(self.cwriter, rel, size, value)
         if rel == 0 and self.cwriter != self.creadr:
-            self._process_queue(cpu)
+            self._start_queue(cpu)
 
     def read_creadr(self, cpu: int, rel: int, size: int) -> int:
+        """A guest polling CREADR drives a run in progress: each read first
+        runs up to CMD_BUDGET more commands (so a guest that only polls, even
+        single-stepped, sees the queue complete)."""
+        self.step_queue(cpu)
         return extract(self.creadr, rel, size)
 
     def write_creadr(self, cpu: int, rel: int, size: int, value: int) -> None:
@@ -598,8 +641,7 @@ def cmd_inv(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
 
 def cmd_invall(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
     """QEMU does not check the ICID: every redistributor re-reads its configuration."""
-    for i in range(len(its.gic.cpus)):
-        its.gic.lpi_inv(i)
+    its.gic.lpi_invall_all()
     return OK, ""
 
 
@@ -634,7 +676,7 @@ def cmd_movall(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
 
 
 def cmd_sync(its: GicV3Its, dw: list[int]) -> tuple[int, str]:
-    """Commands complete synchronously: nothing to wait for."""
+    """Commands run in order, each complete before the next: nothing to wait for."""
     return OK, ""
 
 
@@ -657,6 +699,8 @@ def _check_state(its: GicV3Its, values: dict) -> None:
         raise StateError("snapshot: ITS address differs from this machine's")
     if any((b ^ r) & BASER_RO_MASK or (r == 0 and b) for b, r in zip(values["baser"], BASER_RESET)):
         raise StateError("snapshot: ITS BASER types differ from this ITS's")
+    if values["busy"] and not values["ctlr"] & CTLR_ENABLED:
+        raise StateError("snapshot: ITS command queue run in progress while the ITS is disabled")
 
 
 def _put_ctlr(its: GicV3Its, ctlr: int) -> None:
@@ -667,9 +711,11 @@ def _put_baser(its: GicV3Its, baser: list[int]) -> None:
     its.baser = list(baser)
 
 
-GICV3_ITS_STATE = VMStateDescription("gicv3-its", 1, (
+# v2 adds `busy` (a queue run in progress); a v1 snapshot never has one.
+GICV3_ITS_STATE = VMStateDescription("gicv3-its", 2, (
     Field("base", U64, put_fn=lambda its, base: None),      # checked only: the board places the ITS
     Field("ctlr", U32, put_fn=_put_ctlr),
     Field("cbaser", U64), Field("cwriter", U64), Field("creadr", U64),
     Field("baser", Array(U64, count=len(BASER_RESET)), put_fn=_put_baser),
+    Field("busy", BOOL, since=2, default=False),
 ), check=_check_state, post_load=GicV3Its._post_load)

@@ -122,6 +122,7 @@ class CpuState:
                  "gicr_ctlr", "waker", "propbaser", "pendbaser", "group", "enabled",
                  "pending", "active", "edge_trigger", "level", "priority",
                  "lpi_pending", "lpi_cfg", "hpplpi_irq", "hpplpi_prio",
+                 "lpi_heap", "lpi_prop_key", "lpi_prop_seen", "lpi_fresh",
                  # CPU interface
                  "icc_ctlr", "pmr", "bpr0", "bpr1", "ap0r0", "ap1r0", "igrpen0", "igrpen1",
                  "hppi_irq", "hppi_prio", "hppi_grp")
@@ -138,6 +139,16 @@ class CpuState:
         self.level = 0
         self.lpi_pending: set[int] = set()     # pending LPIs (mirrored in the pending table)
         self.lpi_cfg: dict[int, int] = {}      # config byte of each pending LPI, as last read
+        # (priority, INTID) of enabled pending LPIs, a heap with stale entries
+        # dropped lazily (Redistributor.lpi_recompute): the highest is O(log n)
+        self.lpi_heap: list[tuple[int, int]] = []
+        # INVALL's cache (host-side, derived; see Redistributor.lpi_invall):
+        # the property table as the last INVALL read it, for PROPBASER.PA
+        # lpi_prop_key (None: no copy yet), and the pending LPIs whose config
+        # was read since then.
+        self.lpi_prop_key: int | None = None
+        self.lpi_prop_seen = b""
+        self.lpi_fresh: set[int] = set()
         self.hpplpi_irq, self.hpplpi_prio = INTID_SPURIOUS, 0xFF
         self.hppi_irq, self.hppi_prio, self.hppi_grp = INTID_SPURIOUS, 0xFF, G0
 

@@ -272,6 +272,13 @@ class GicV3:
         """INV (one LPI) / INVALL (irq None): re-read pending LPIs' config."""
         self.redist.lpi_inv(self.cpus[cpu_index], irq)
 
+    def lpi_invall_all(self) -> None:
+        """The ITS's INVALL (QEMU checks no ICID): every redistributor, the
+        property table read and compared once per distinct PROPBASER.PA."""
+        memo: dict = {}
+        for cs in self.cpus:
+            self.redist.lpi_inv(cs, None, memo)
+
     def lpi_move(self, src_index: int, dst_index: int, irq: int | None = None) -> None:
         """MOVI (one LPI) / MOVALL (irq None) between redistributors."""
         self.redist.lpi_move(self.cpus[src_index], self.cpus[dst_index], irq)

@@ -12,9 +12,21 @@ QEMU's rescans pick up); the pending table itself is read only when
 EnableLPIs is written with 1. A table address outside RAM is a logged guest
 error: a config byte reads as 0 (disabled), a pending bit that cannot be
 written is dropped.
+
+INV and INVALL cost what changed, not what exists (a queue of INVALLs with
+tens of thousands of LPIs pending must not stall the host): INVALL compares
+the property table with the copy the previous INVALL kept (one bytes
+comparison) and re-reads only the pending LPIs whose byte changed or whose
+config was read since (`lpi_fresh`). The copy is a host-side cache, not
+state: the first INVALL after EnableLPIs, a PROPBASER.PA change or a restore
+examines every pending LPI once. The highest pending LPI comes from a heap
+of (priority, INTID) whose stale entries are dropped when they reach the
+top, so an acknowledge, a CLEAR or a worse config of the highest LPI costs
+O(log n), not a scan of every pending LPI.
 """
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 from ...regs import WIDTHS_64, Register, RegisterBank, deposit, extract, raz, wi
@@ -33,16 +45,59 @@ if TYPE_CHECKING:
     from .common import GicCore
 
 
+# property-table bytes of INTIDs 8192..65535
+PROP_SPAN = (1 << (GICD_TYPER_IDBITS + 1)) - LPI_INTID_START
+_BLOCK = 256
+
+
+def lpi_heap_rebuild(cs: CpuState) -> None:
+    """The heap from lpi_cfg alone (after a reload, a restore, or when stale
+    entries outnumber live ones)."""
+    cs.lpi_heap = [(c & LPI_PRIORITY_MASK, irq) for irq, c in cs.lpi_cfg.items()
+                   if c & LPI_CFG_ENABLE]
+    heapq.heapify(cs.lpi_heap)
+
+
+def lpi_heap_push(cs: CpuState, irq: int, c: int) -> None:
+    """An LPI became pending or its config changed: a new heap entry (the
+    old one, if any, goes stale); compacted when mostly stale."""
+    if c & LPI_CFG_ENABLE:
+        heapq.heappush(cs.lpi_heap, (c & LPI_PRIORITY_MASK, irq))
+        if len(cs.lpi_heap) > 2 * len(cs.lpi_cfg) + 64:
+            lpi_heap_rebuild(cs)
+
+
+def forget_prop_copy(cs: CpuState) -> None:
+    """Drop INVALL's copy of the property table (its LPI configs no longer
+    match it): the next INVALL examines every pending LPI."""
+    cs.lpi_prop_key, cs.lpi_prop_seen, cs.lpi_fresh = None, b"", set()
+
+
+def changed_offsets(old: bytes, new: bytes) -> list[int]:
+    """Offsets at which two equal-length byte strings differ: one comparison
+    when equal, then per 256-byte block, bytes only in differing blocks."""
+    if old == new:
+        return []
+    out: list[int] = []
+    for b in range(0, len(new), _BLOCK):
+        if old[b:b + _BLOCK] != new[b:b + _BLOCK]:
+            out.extend(i for i in range(b, min(b + _BLOCK, len(new))) if old[i] != new[i])
+    return out
+
+
 class Redistributor:
     """Every vCPU's redistributor; a register access's context is the
     CpuState of the frame's vCPU."""
 
-    __slots__ = ("gic", "guest_error", "bank")
+    __slots__ = ("gic", "guest_error", "bank", "inv_work")
 
     def __init__(self, gic: "GicCore"):
         self.gic = gic
         self.guest_error = gic.guest_error
         self.bank = RegisterBank("GICv3 GICR", GICR_REGS, gic.guest_error)
+        # LPIs whose config INV/INVALL examined one by one: a work count for
+        # tests and tools/its_queue_repro.py (host-side, never guest-visible).
+        self.inv_work = 0
 
     def reset(self, cs: CpuState) -> None:
         """The register tables' reset (QEMU arm_gicv3_common_reset, per CPU);
@@ -52,7 +107,9 @@ class Redistributor:
         cs.level = 0
         cs.lpi_pending = set()
         cs.lpi_cfg = {}
+        cs.lpi_heap = []
         cs.hpplpi_irq, cs.hpplpi_prio = INTID_SPURIOUS, 0xFF
+        forget_prop_copy(cs)
 
     def set_irq(self, cs: CpuState, irq: int, level: bool) -> None:
         """A PPI line (QEMU gicv3_redist_set_irq)."""
@@ -126,16 +183,17 @@ class Redistributor:
 
     @staticmethod
     def lpi_recompute(cs: CpuState) -> None:
-        """Highest-priority enabled pending LPI from the set (lowest INTID on a tie)."""
-        best_prio, best_irq = 0xFF, INTID_SPURIOUS
-        cfg = cs.lpi_cfg
-        for irq in cs.lpi_pending:
-            c = cfg[irq]
-            if c & LPI_CFG_ENABLE:
-                p = c & LPI_PRIORITY_MASK
-                if p < best_prio or (p == best_prio and irq < best_irq):
-                    best_prio, best_irq = p, irq
-        cs.hpplpi_prio, cs.hpplpi_irq = best_prio, best_irq
+        """Highest-priority enabled pending LPI (lowest INTID on a tie): the
+        heap's top once the entries that no longer match lpi_cfg are dropped."""
+        heap, cfg = cs.lpi_heap, cs.lpi_cfg
+        while heap:
+            p, irq = heap[0]
+            c = cfg.get(irq)
+            if c is not None and c & LPI_CFG_ENABLE and c & LPI_PRIORITY_MASK == p:
+                cs.hpplpi_prio, cs.hpplpi_irq = p, irq
+                return
+            heapq.heappop(heap)
+        cs.hpplpi_prio, cs.hpplpi_irq = 0xFF, INTID_SPURIOUS
 
     def lpi_set_pending(self, cs: CpuState, irq: int, level: bool) -> None:
         """Make one LPI pending / not pending (QEMU gicv3_redist_lpi_pending);
@@ -146,6 +204,8 @@ class Redistributor:
             c = self._lpi_read_cfg(cs, irq)
             cs.lpi_pending.add(irq)
             cs.lpi_cfg[irq] = c
+            cs.lpi_fresh.add(irq)
+            lpi_heap_push(cs, irq, c)
             p = c & LPI_PRIORITY_MASK
             if c & LPI_CFG_ENABLE and (p < cs.hpplpi_prio
                                        or (p == cs.hpplpi_prio and irq < cs.hpplpi_irq)):
@@ -154,6 +214,7 @@ class Redistributor:
             if irq not in cs.lpi_pending:
                 return
             cs.lpi_pending.discard(irq)
+            cs.lpi_fresh.discard(irq)
             del cs.lpi_cfg[irq]
             self._lpi_write_pending_bit(cs, irq, False)
             if irq == cs.hpplpi_irq:
@@ -183,19 +244,81 @@ class Redistributor:
                         pending.update(base + k for k in range(8) if b >> k & 1)
         cs.lpi_pending = pending
         cs.lpi_cfg = {irq: self._lpi_read_cfg(cs, irq) for irq in sorted(pending)}
+        forget_prop_copy(cs)
+        lpi_heap_rebuild(cs)
         self.lpi_recompute(cs)
 
-    def lpi_inv(self, cs: CpuState, irq: int | None) -> None:
+    def lpi_inv(self, cs: CpuState, irq: int | None, memo: dict | None = None) -> None:
         """INV (one LPI) / INVALL (irq None): re-read the config of pending
         LPIs (QEMU gicv3_redist_inv_lpi / gicv3_redist_update_lpi: only with
-        EnableLPIs)."""
+        EnableLPIs), at a cost of what changed. `memo` shares the table reads
+        and comparisons of one INVALL among redistributors."""
         if not cs.gicr_ctlr & GICR_CTLR_ENABLE_LPIS:
             return
-        for i in ([irq] if irq is not None else sorted(cs.lpi_pending)):
-            if i in cs.lpi_pending:
-                cs.lpi_cfg[i] = self._lpi_read_cfg(cs, i)
-        self.lpi_recompute(cs)
+        if irq is None:
+            changed = self.lpi_invall(cs, {} if memo is None else memo)
+        elif irq in cs.lpi_pending:
+            self.inv_work += 1
+            c = self._lpi_read_cfg(cs, irq)
+            cs.lpi_fresh.add(irq)
+            changed = [irq] if c != cs.lpi_cfg[irq] else []
+            cs.lpi_cfg[irq] = c
+        else:
+            changed = []
+        if changed:
+            self._lpi_reconsider(cs, changed)
         self.gic.update_cpu(cs)
+
+    def lpi_invall(self, cs: CpuState, memo: dict) -> list[int]:
+        """Bring every pending LPI's config up to date with the property
+        table; the LPIs whose config changed. Examines only the LPIs whose
+        byte differs from the last INVALL's copy or that were read since."""
+        base = cs.propbaser & PROPBASER_PA_MASK
+        if base not in memo:
+            memo[base] = self._prop_window(base)
+        lo, now = memo[base]
+        if cs.lpi_prop_key != base:
+            check = sorted(cs.lpi_pending)                   # no usable copy: every LPI once
+        else:
+            seen = cs.lpi_prop_seen
+            key = (base, id(seen))                           # redistributors share one copy
+            if key not in memo:
+                memo[key] = (seen, changed_offsets(seen, now))
+            pending = cs.lpi_pending
+            check = sorted({lo + off for off in memo[key][1] if lo + off in pending}
+                           | (cs.lpi_fresh & pending))
+        cs.lpi_prop_key, cs.lpi_prop_seen, cs.lpi_fresh = base, now, set()
+        self.inv_work += len(check)
+        changed = []
+        for irq in check:
+            off = irq - lo
+            if 0 <= off < len(now):
+                c = now[off]
+            else:                                            # outside RAM: logged, reads 0
+                c = self._lpi_read_cfg(cs, irq)
+            if c != cs.lpi_cfg[irq]:
+                cs.lpi_cfg[irq] = c
+                changed.append(irq)
+        return changed
+
+    def _prop_window(self, base: int) -> tuple[int, bytes]:
+        """(INTID of the first byte, bytes): the part of the property table
+        for INTIDs 8192..65535 that lies in RAM (fixed for a given base)."""
+        ram = self.gic.ram
+        start, end = base, base + PROP_SPAN
+        if ram is not None:
+            start, end = max(start, ram.base), min(end, ram.base + ram.size)
+        if ram is None or start >= end:
+            return LPI_INTID_START, b""
+        return LPI_INTID_START + start - base, ram.read(start, end - start)
+
+    @staticmethod
+    def _lpi_reconsider(cs: CpuState, changed: list[int]) -> None:
+        """The highest pending LPI after `changed` LPIs' config bytes changed:
+        each goes on the heap with its new priority (the old entry is stale)."""
+        for irq in changed:
+            lpi_heap_push(cs, irq, cs.lpi_cfg[irq])
+        Redistributor.lpi_recompute(cs)
 
     def lpi_move(self, src: CpuState, dst: CpuState, irq: int | None) -> None:
         """MOVI (one LPI) / MOVALL (irq None): pending state moves from one
@@ -289,6 +412,8 @@ def _get_lpis(cs: CpuState) -> list[list[int]]:
 def _put_lpis(cs: CpuState, pairs: list[list[int]]) -> None:
     cs.lpi_pending = {i for i, _ in pairs}
     cs.lpi_cfg = {i: c for i, c in pairs}
+    forget_prop_copy(cs)
+    lpi_heap_rebuild(cs)
 
 
 def check_lpis(pairs: list[list[int]], where: str, propbaser: int | None = None) -> None:
