@@ -387,3 +387,29 @@ def test_position_inside_a_round_is_checked():
                 {"round": None, "slot_left": None}, {"round": [True], "slot_left": 1}):
         assert rig.restore(f"machine {bad}", with_round(**bad)) == "refused", bad
     rig.check()
+
+
+def test_declared_sections_refuse_what_they_do_not_declare():
+    """Unknown fields, record keys, subsections and section keys, and a
+    section carrying another's name; an optional field is saved only when
+    it has a value and loads as None when absent."""
+    from types import SimpleNamespace
+
+    from vmachine.state import Array, Field, StateError, Struct, U8, VMStateDescription
+    desc = VMStateDescription("d", 1, (
+        Field("a", U8), Field("r", Array(Struct((Field("k", U8),)))),
+        Field("opt", U8, optional=True)))
+    sec = desc.save(SimpleNamespace(a=1, r=[{"k": 2}], opt=None))
+    assert "opt" not in sec["fields"]
+    assert desc.decode(None, {"d": sec})["fields"]["opt"] is None
+    assert desc.save(SimpleNamespace(a=1, r=[], opt=3))["fields"]["opt"] == 3
+    for damage, needle in [
+            (lambda s: s["fields"].update(b=0), "unknown field 'b'"),
+            (lambda s: s["fields"]["r"][0].update(z=0), "unknown field 'z'"),
+            (lambda s: s.update(subsections={"x": {}}), "unknown subsection 'x'"),
+            (lambda s: s.update(extra=1), "unknown key 'extra'"),
+            (lambda s: s.update(name="e"), "is named 'e'")]:
+        bad = json.loads(json.dumps(sec))
+        damage(bad)
+        with pytest.raises(StateError, match=needle):
+            desc.decode(None, {"d": bad})

@@ -451,13 +451,16 @@ class VMStateDescription:
             raise StateError(f"snapshot has no section '{name}'")
         return self._decode_section(owner, sec, name)
 
-    def _decode_section(self, owner: Any, sec: Any, name: str) -> dict[str, Any]:
+    def _decode_section(self, owner: Any, sec: Any, name: str,
+                        own_name: str | None = None) -> dict[str, Any]:
+        """`name`: where it is, for messages; `own_name`: the name it must
+        carry (a subsection's own, else `name`)."""
         if not isinstance(sec, dict):
             raise StateError(f"snapshot section '{name}' is not a record")
         extra = sorted(str(k) for k in sec if k not in ("name", "version", "fields", "subsections"))
         if extra:
             raise StateError(f"snapshot section '{name}' has an unknown key '{extra[0]}'")
-        if "name" in sec and sec["name"] != name.rsplit("/", 1)[-1]:
+        if "name" in sec and sec["name"] != (own_name or name):
             raise StateError(f"snapshot section '{name}' is named {sec['name']!r}")
         ver = sec.get("version")
         if isinstance(ver, bool) or not isinstance(ver, int) \
@@ -488,7 +491,7 @@ class VMStateDescription:
         for s in self.subsections:
             if s.desc.name in subs_raw:
                 subs[s.desc.name] = s.desc._decode_section(owner, subs_raw[s.desc.name],
-                                                           f"{name}/{s.desc.name}")
+                                                           f"{name}/{s.desc.name}", s.desc.name)
         if self.check is not None:
             self.check(owner, values)
         return {"fields": values, "subsections": subs}
