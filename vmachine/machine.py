@@ -57,6 +57,12 @@ class MachineBoard(Protocol):
 
     def load_state(self, sections: dict) -> None: ...
 
+    def section_names(self) -> list[str]: ...
+
+    def decode_state(self, sections: dict) -> object: ...
+
+    def apply_state(self, plan: object) -> None: ...
+
 
 class Machine:
     """A board instance with its CPUs and devices. Build with
@@ -347,68 +353,78 @@ class Machine:
     # ---- migration --------------------------------------------------------------------------
     def save(self) -> "Snapshot":
         """The whole machine at this instruction boundary: CPUs, devices, RAM."""
-        from .state import Snapshot, ram_chunks, section
+        from .state import MACHINE_STATE, Snapshot, ram_chunks
         assert self.board is not None
-        where = {}
-        if self._round is not None:       # stopped inside a round (Ctrl-C, wall clock)
-            where = {"round": [c.index for c in self._round],
-                     "slot_left": -1 if self._slot_left is None else self._slot_left}
-        secs = [section("machine", 1, insns=self.insns, clock_now=self.clock.now,
-                        clock_reads=self.clock.reads,
-                        exit=[] if self._exit is None else list(self._exit), **where)]
+        secs = [MACHINE_STATE.save(self)]
         secs += [cpu.save_state() for cpu in self.cpus]
         secs += self.board.save_state()
         return Snapshot(self.board.name, self.ram.base, self.ram.size, len(self.cpus),
                         {s["name"]: s for s in secs}, ram_chunks(self.ram.buf))
 
     def restore(self, snap: "Snapshot") -> None:
-        """Load a snapshot into this (freshly created, same configuration) machine."""
-        from .state import CHUNK, fields_of
+        """Load a snapshot into this (freshly created, same configuration)
+        machine, all or nothing: phase 1 decodes and validates every section
+        (the machine's, each vCPU's, the board's and its devices') and the
+        RAM image into plain values without touching anything; phase 2
+        applies them and cannot fail on what phase 1 accepted. A refused
+        snapshot is one line (ConfigError / StateError naming the section and
+        field) and leaves the machine exactly as it was."""
+        plan = self._decode_snapshot(snap)
+        self._apply_snapshot(*plan)
+
+    def _decode_snapshot(self, snap: "Snapshot") -> tuple:
+        """Phase 1 of restore: everything checked, nothing changed."""
+        from .state import MACHINE_STATE, StateError, Snapshot, check_ram_image
         assert self.board is not None
+        if not isinstance(snap, Snapshot):
+            raise ConfigError("restore needs a Snapshot")
         if snap.board != self.board.name:
-            raise ConfigError(f"snapshot is of a {snap.board} machine, not {self.board.name}")
-        if (snap.ram_base, snap.ram_size) != (self.ram.base, self.ram.size):
-            raise ConfigError(f"snapshot RAM {snap.ram_size:#x}@{snap.ram_base:#x} does not match "
+            raise ConfigError(f"snapshot is of a {snap.board!r} machine, not {self.board.name}")
+        if (snap.ram_base, snap.ram_size) != (self.ram.base, self.ram.size) \
+                or not all(type(v) is int for v in (snap.ram_base, snap.ram_size)):
+            raise ConfigError(f"snapshot RAM {snap.ram_size!r}@{snap.ram_base!r} does not match "
                               f"this machine's {self.ram.size:#x}@{self.ram.base:#x}")
-        if snap.ncpus != len(self.cpus):
-            raise ConfigError(f"snapshot has {snap.ncpus} vCPUs, this machine {len(self.cpus)}")
-        f = fields_of(snap.sections, "machine", 1, {"insns": int, "clock_now": int,
-                                                    "clock_reads": int, "exit": list})
-        rnd, slot_left = self._round_of(f)
+        if snap.ncpus != len(self.cpus) or type(snap.ncpus) is not int:
+            raise ConfigError(f"snapshot has {snap.ncpus!r} vCPUs, this machine {len(self.cpus)}")
+        sections = snap.sections
+        if not isinstance(sections, dict):
+            raise StateError("snapshot sections are not a record")
+        expected = ["machine"] + [f"cpu{c.index}" for c in self.cpus] + self.board.section_names()
+        unknown = sorted(str(k) for k in sections if k not in expected)
+        if unknown:
+            raise StateError(f"snapshot has a section '{unknown[0]}' this machine does not have")
+        check_ram_image(snap.ram, self.ram.size)
+        mach = MACHINE_STATE.decode(self, sections)
+        cpus = [cpu.decode_state(sections) for cpu in self.cpus]
+        board = self.board.decode_state(sections)
+        return snap.ram, mach["fields"], cpus, board
+
+    def _apply_snapshot(self, ram: dict, mach: dict, cpus: list, board) -> None:
+        """Phase 2 of restore: store what phase 1 accepted."""
+        from .state import CHUNK
+        assert self.board is not None
         zero = bytes(CHUNK)
         for off in range(0, self.ram.size, CHUNK):
-            chunk = snap.ram.get(off)
+            chunk = ram.get(off)
             end = min(off + CHUNK, self.ram.size)
             if chunk is not None:
-                self.ram.buf[off:off + len(chunk)] = chunk
+                self.ram.buf[off:end] = chunk
             elif self.ram.buf[off:end] != zero[:end - off]:
                 self.ram.buf[off:end] = zero[:end - off]
         self.clock.reset()
-        self.clock.now, self.clock.reads = f["clock_now"], f["clock_reads"]
-        self.insns = f["insns"]
-        self._exit = (str(f["exit"][0]), int(f["exit"][1])) if len(f["exit"]) == 2 else None
-        self._round, self._slot_left, self._timers_due = rnd, slot_left, False
-        for cpu in self.cpus:
+        self.clock.now, self.clock.reads = mach["clock_now"], mach["clock_reads"]
+        self.insns = mach["insns"]
+        self._exit = tuple(mach["exit"]) if mach["exit"] else None   # type: ignore[assignment]
+        if mach["round"] is None:                  # saved at a round boundary
+            self._round, self._slot_left = None, None
+        else:                                      # inside a round (Ctrl-C, wall clock)
+            self._round = [self.cpus[i] for i in mach["round"]]
+            self._slot_left = None if mach["slot_left"] == -1 else mach["slot_left"]
+        self._timers_due = False
+        for cpu, plan in zip(self.cpus, cpus):
             cpu.set_irq_line(False)
             cpu.reset_translation_state()
-            cpu.load_state(snap.sections)
-        self.board.load_state(snap.sections)
+            cpu.apply_state(plan)
+        self.board.apply_state(board)
         for cpu in self.cpus:
             cpu.update_delivery_watch()
-
-    def _round_of(self, f: dict) -> tuple[list[VCpu] | None, int | None]:
-        """The position inside a round saved with the machine section (absent:
-        at a round boundary): vCPU indexes still to run, in increasing order,
-        and the budget left of the first one's slot (-1: none)."""
-        if "round" not in f and "slot_left" not in f:
-            return None, None
-        idx, left = f.get("round"), f.get("slot_left")
-        if not isinstance(idx, list) or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                 for i in idx):
-            raise ConfigError("snapshot field 'machine.round' should be a list of vCPU indexes")
-        if any(not 0 <= i < len(self.cpus) for i in idx) or idx != sorted(set(idx)):
-            raise ConfigError("snapshot field 'machine.round' is out of range or out of order")
-        if not isinstance(left, int) or isinstance(left, bool) or not (
-                left == -1 or (idx and 1 <= left <= self.quantum)):
-            raise ConfigError("snapshot field 'machine.slot_left' is out of range")
-        return [self.cpus[i] for i in idx], None if left == -1 else left

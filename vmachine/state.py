@@ -3,10 +3,24 @@
 Every component describes its state as named, typed fields (the spirit of
 QEMU's VMStateDescription): `Section(name, version, fields)` where each field
 value is an int, bool, str, or a list/dict of those. A snapshot is
-    {"format": "vmachine-snapshot", "version": 1, "board": ..., "sections": [...]}
-plus guest RAM as its non-zero 64 KiB chunks. On disk: one line of magic, the
-JSON header (length-prefixed), then each chunk as (offset, length, zlib data). Loading validates the format, versions,
-board, RAM size and vCPU count, and every field's type; only JSON and raw bytes are parsed.
+    {"format": "vmachine-snapshot", "version": 2, "board": ..., "ram_chunks": N, "sections": [...]}
+plus guest RAM as its non-zero 64 KiB chunks. On disk (format version 2):
+
+    MAGIC                      b"vmachine-snapshot\n"
+    >Q  n                      length of the JSON header
+    n bytes                    the JSON header
+    >I  crc32(header)
+    N x ( >QQ offset, length   a RAM chunk: its offset in RAM, its zlib data's length,
+          >I  crc32(offset, length, data)
+          length bytes         zlib data )
+
+Loading checks the framing completely before anything else sees it: every
+checksum (a flipped bit anywhere is refused with one line naming the header
+or the chunk), the chunk count the header announces (a file cut at a chunk
+boundary), chunk offsets (ascending, aligned, inside RAM) and sizes (a whole
+chunk each). Only JSON and raw bytes are parsed. Restoring (Machine.restore)
+then decodes every section against its declaration before it changes the
+machine.
 """
 from __future__ import annotations
 
@@ -20,9 +34,10 @@ from typing import Any, Callable
 from .errors import ConfigError
 
 MAGIC = b"vmachine-snapshot\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2              # 1: no checksums (refused: re-save with the vmachine that wrote it)
 CHUNK = 1 << 16
 _ZERO = bytes(CHUNK)
+_U64 = 1 << 64
 
 
 def ram_chunks(buf) -> dict[int, bytes]:
@@ -33,6 +48,24 @@ def ram_chunks(buf) -> dict[int, bytes]:
         if piece != _ZERO[:len(piece)]:
             out[off] = piece
     return out
+
+
+def _plain_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_ram_image(ram: Any, ram_size: int, origin: str = "snapshot") -> None:
+    """The chunks of a RAM image: aligned offsets inside a `ram_size`-byte
+    RAM, each a whole chunk (the last one may end with the RAM)."""
+    if not isinstance(ram, dict):
+        raise ConfigError(f"{origin}: RAM image is not a set of chunks")
+    for off, chunk in ram.items():
+        if not _plain_int(off) or off < 0 or off % CHUNK or off >= ram_size:
+            raise ConfigError(f"{origin}: RAM image is inconsistent with the header "
+                              f"(chunk at {off!r} of a {ram_size:#x}-byte RAM)")
+        if not isinstance(chunk, (bytes, bytearray)) or len(chunk) != min(CHUNK, ram_size - off):
+            raise ConfigError(f"{origin}: RAM image is inconsistent with the header "
+                              f"(chunk at {off:#x} of a {ram_size:#x}-byte RAM is not a whole chunk)")
 
 
 @dataclass
@@ -47,14 +80,18 @@ class Snapshot:
     def header(self) -> dict[str, Any]:
         return {"format": "vmachine-snapshot", "version": FORMAT_VERSION, "board": self.board,
                 "ram_base": self.ram_base, "ram_size": self.ram_size, "ncpus": self.ncpus,
-                "sections": self.sections}
+                "ram_chunks": len(self.ram), "sections": self.sections}
 
     def to_bytes(self) -> bytes:
-        head = json.dumps(self.header(), sort_keys=True).encode()
-        parts = [MAGIC, struct.pack(">Q", len(head)), head]
+        try:
+            head = json.dumps(self.header(), sort_keys=True, allow_nan=False).encode()
+        except (TypeError, ValueError, RecursionError) as e:
+            raise ConfigError(f"snapshot cannot be written: its header is not JSON data ({e})") from None
+        parts = [MAGIC, struct.pack(">Q", len(head)), head, struct.pack(">I", zlib.crc32(head))]
         for off in sorted(self.ram):
             z = zlib.compress(self.ram[off], 1)
-            parts += [struct.pack(">QQ", off, len(z)), z]
+            rec = struct.pack(">QQ", off, len(z))
+            parts += [rec, struct.pack(">I", zlib.crc32(z, zlib.crc32(rec))), z]
         return b"".join(parts)
 
     @classmethod
@@ -63,34 +100,81 @@ class Snapshot:
             raise ConfigError(f"{origin}: not a vmachine snapshot")
         (n,) = struct.unpack_from(">Q", data, len(MAGIC))
         start = len(MAGIC) + 8
-        ram: dict[int, bytes] = {}
+        if start + n > len(data):
+            raise ConfigError(f"{origin}: corrupt snapshot (truncated header)")
+        raw_head = data[start:start + n]
+        crc = data[start + n:start + n + 4]
+        head_ok = len(crc) == 4 and zlib.crc32(raw_head) == struct.unpack(">I", crc)[0]
         try:
-            head = json.loads(data[start:start + n].decode())
-            pos = start + n
-            while pos < len(data):
-                off, length = struct.unpack_from(">QQ", data, pos)
-                pos += 16
-                if pos + length > len(data):
-                    raise ValueError("truncated RAM chunk")
-                ram[off] = zlib.decompress(data[pos:pos + length])
-                pos += length
-        except (ValueError, UnicodeDecodeError, zlib.error, struct.error) as e:
+            head = json.loads(raw_head.decode())
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            if not head_ok:
+                raise ConfigError(f"{origin}: header checksum mismatch") from None
             raise ConfigError(f"{origin}: corrupt snapshot ({e})") from None
         if not isinstance(head, dict) or head.get("format") != "vmachine-snapshot":
-            raise ConfigError(f"{origin}: not a vmachine snapshot")
-        if head.get("version") != FORMAT_VERSION:
-            raise ConfigError(f"{origin}: snapshot format version {head.get('version')} "
+            raise ConfigError(f"{origin}: not a vmachine snapshot" if head_ok
+                              else f"{origin}: header checksum mismatch")
+        version = head.get("version")
+        if version != FORMAT_VERSION:
+            # an older layout cannot be checked with this one's checksums: name the version
+            raise ConfigError(f"{origin}: snapshot format version {version!r} "
                               f"(this vmachine reads {FORMAT_VERSION})")
-        try:
-            snap = cls(str(head["board"]), int(head["ram_base"]), int(head["ram_size"]),
-                       int(head["ncpus"]), dict(head["sections"]), ram)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ConfigError(f"{origin}: malformed snapshot header ({e})") from None
-        for off, chunk in ram.items():
-            if off % CHUNK or len(chunk) > CHUNK or off + len(chunk) > snap.ram_size:
-                raise ConfigError(f"{origin}: RAM image is inconsistent with the header "
-                                  f"(chunk at {off:#x} of a {snap.ram_size:#x}-byte RAM)")
+        if len(crc) != 4:
+            raise ConfigError(f"{origin}: corrupt snapshot (truncated header)")
+        ram = cls._read_chunks(data, start + n + 4, origin)
+        snap = cls._from_header(head, ram, origin)
+        if not head_ok:
+            raise ConfigError(f"{origin}: header checksum mismatch")
         return snap
+
+    @staticmethod
+    def _read_chunks(data: bytes, pos: int, origin: str) -> dict[int, bytes]:
+        ram: dict[int, bytes] = {}
+        last = -1
+        while pos < len(data):
+            if pos + 20 > len(data):
+                raise ConfigError(f"{origin}: corrupt snapshot (truncated RAM chunk header)")
+            off, length, crc = struct.unpack_from(">QQI", data, pos)
+            z = data[pos + 20:pos + 20 + length]
+            if len(z) != length or zlib.crc32(z, zlib.crc32(data[pos:pos + 16])) != crc:
+                raise ConfigError(f"{origin}: RAM chunk at {off:#x} is corrupt (checksum mismatch)")
+            if off <= last:
+                raise ConfigError(f"{origin}: RAM chunk at {off:#x} is out of order")
+            try:
+                d = zlib.decompressobj()
+                chunk = d.decompress(z, CHUNK + 1)
+                if len(chunk) > CHUNK or not d.eof or d.unused_data:
+                    raise ValueError("not one chunk of zlib data")
+            except (ValueError, zlib.error) as e:
+                raise ConfigError(f"{origin}: RAM chunk at {off:#x} is corrupt ({e})") from None
+            ram[off] = chunk
+            last = off
+            pos += 20 + length
+        return ram
+
+    @classmethod
+    def _from_header(cls, head: dict, ram: dict[int, bytes], origin: str) -> "Snapshot":
+        def num(key: str, lo: int = 0) -> int:
+            v = head.get(key)
+            if not _plain_int(v) or not lo <= v < _U64:
+                raise ConfigError(f"{origin}: malformed snapshot header ('{key}' is {v!r})")
+            return v
+        board = head.get("board")
+        if not isinstance(board, str):
+            raise ConfigError(f"{origin}: malformed snapshot header ('board' is {board!r})")
+        ram_base, ram_size, ncpus = num("ram_base"), num("ram_size", 1), num("ncpus", 1)
+        sections = head.get("sections")
+        if not isinstance(sections, dict):
+            raise ConfigError(f"{origin}: malformed snapshot header ('sections' is not a record)")
+        if num("ram_chunks") != len(ram):
+            raise ConfigError(f"{origin}: corrupt snapshot (the header announces "
+                              f"{head['ram_chunks']} RAM chunks, the file holds {len(ram)})")
+        unknown = sorted(set(head) - {"format", "version", "board", "ram_base", "ram_size", "ncpus",
+                                      "ram_chunks", "sections"})
+        if unknown:
+            raise ConfigError(f"{origin}: malformed snapshot header (unknown key '{unknown[0]}')")
+        check_ram_image(ram, ram_size, origin)
+        return cls(board, ram_base, ram_size, ncpus, sections, ram)
 
     def save(self, path: str | Path) -> None:
         try:
@@ -271,7 +355,16 @@ class Struct(Kind):
             if f.name not in raw:
                 raise StateError(f"snapshot field {where} lacks '{f.name}'")
             out[f.name] = f.kind.decode(raw[f.name], f"{where}.{f.name}")
+        _no_unknown(raw, self.fields, f"snapshot field {where}")
         return out
+
+
+def _no_unknown(raw: dict, fields: tuple["Field", ...], what: str) -> None:
+    """A key the declaration does not know is refused: the snapshot is not
+    what this vmachine would have written."""
+    if len(raw) > len(fields) or any(k not in {f.name for f in fields} for k in raw):
+        extra = sorted((str(k) for k in raw if k not in {f.name for f in fields}))
+        raise StateError(f"{what} has an unknown field '{extra[0]}'")
 
 
 U8, U16, U32, U64 = UInt(8), UInt(16), UInt(32), UInt(64)
@@ -296,6 +389,7 @@ class Field:
     get_fn: Callable[[Any], Any] | None = None
     put_fn: Callable[[Any, Any], None] | None = None
     default: Any = None
+    optional: bool = False      # saved only when get() is not None; absent loads as None
 
     def get(self, owner: Any) -> Any:
         if self.get_fn is not None:
@@ -337,8 +431,10 @@ class VMStateDescription:
     def save(self, owner: Any, name: str | None = None) -> dict[str, Any]:
         """The section for `owner` (`name` overrides the section name, for
         several instances: timer0, timer1, ...)."""
+        values = {f.name: f.get(owner) for f in self.fields}
         sec = section(name or self.name, self.version,
-                      **{f.name: f.kind.encode(f.get(owner)) for f in self.fields})
+                      **{f.name: f.kind.encode(v) for f in self.fields
+                         if (v := values[f.name]) is not None or not f.optional})
         subs = {s.desc.name: s.desc.save(owner) for s in self.subsections if s.needed(owner)}
         if subs:
             sec["subsections"] = subs
@@ -355,7 +451,17 @@ class VMStateDescription:
             raise StateError(f"snapshot has no section '{name}'")
         return self._decode_section(owner, sec, name)
 
-    def _decode_section(self, owner: Any, sec: dict, name: str) -> dict[str, Any]:
+    def _decode_section(self, owner: Any, sec: Any, name: str,
+                        own_name: str | None = None) -> dict[str, Any]:
+        """`name`: where it is, for messages; `own_name`: the name it must
+        carry (a subsection's own, else `name`)."""
+        if not isinstance(sec, dict):
+            raise StateError(f"snapshot section '{name}' is not a record")
+        extra = sorted(str(k) for k in sec if k not in ("name", "version", "fields", "subsections"))
+        if extra:
+            raise StateError(f"snapshot section '{name}' has an unknown key '{extra[0]}'")
+        if "name" in sec and sec["name"] != (own_name or name):
+            raise StateError(f"snapshot section '{name}' is named {sec['name']!r}")
         ver = sec.get("version")
         if isinstance(ver, bool) or not isinstance(ver, int) \
                 or not self.minimum_version <= ver <= self.version:
@@ -370,16 +476,22 @@ class VMStateDescription:
                 values[f.name] = f.kind.decode(raw[f.name], f"{name}.{f.name}")
             elif ver < f.since and f.default is not None:
                 values[f.name] = f.default
+            elif f.optional:
+                values[f.name] = None
             else:
                 raise StateError(f"snapshot section '{name}' lacks field '{f.name}'")
+        _no_unknown(raw, self.fields, f"snapshot section '{name}'")
         subs_raw = sec.get("subsections", {})
         if not isinstance(subs_raw, dict):
             raise StateError(f"snapshot section '{name}' has malformed subsections")
+        unknown = sorted(str(k) for k in subs_raw if k not in {s.desc.name for s in self.subsections})
+        if unknown:
+            raise StateError(f"snapshot section '{name}' has an unknown subsection '{unknown[0]}'")
         subs = {}
         for s in self.subsections:
             if s.desc.name in subs_raw:
                 subs[s.desc.name] = s.desc._decode_section(owner, subs_raw[s.desc.name],
-                                                           f"{name}/{s.desc.name}")
+                                                           f"{name}/{s.desc.name}", s.desc.name)
         if self.check is not None:
             self.check(owner, values)
         return {"fields": values, "subsections": subs}
@@ -396,3 +508,54 @@ class VMStateDescription:
 
     def load(self, owner: Any, sections: dict[str, dict[str, Any]], name: str | None = None) -> None:
         self.apply(owner, self.decode(owner, sections, name))
+
+
+# ---- the machine's own section ----------------------------------------------------------------------
+EXIT_REASONS = ("poweroff", "reset", "error")
+
+
+@dataclass(frozen=True)
+class _Exit(Kind):
+    """Why the machine stopped: [] (it did not) or [reason, status]."""
+
+    def encode(self, value: Any) -> list:
+        return [] if value is None else [value[0], value[1]]
+
+    def decode(self, raw: Any, where: str) -> list:
+        if raw == [] and isinstance(raw, list):
+            return []
+        if not isinstance(raw, list) or len(raw) != 2:
+            raise StateError(f"snapshot field {where} is not [] or [reason, status]")
+        return [Str(EXIT_REASONS).decode(raw[0], f"{where}[0]"), SInt(32).decode(raw[1], f"{where}[1]")]
+
+
+def _machine_check(m: Any, v: dict) -> None:
+    """A position inside a round (saved when the run stopped inside one):
+    vCPU indexes still to run, ascending, each once, and the budget left of
+    the first one's slot (-1: none; else 1..quantum, with a vCPU to run)."""
+    rnd, left = v["round"], v["slot_left"]
+    if (rnd is None) != (left is None):
+        raise StateError("snapshot section 'machine' has only one of 'round' and 'slot_left'")
+    if rnd is None:
+        return
+    if any(i >= len(m.cpus) for i in rnd) or rnd != sorted(set(rnd)):
+        raise StateError("snapshot field machine.round is out of range or out of order")
+    if not (left == -1 or (rnd and 1 <= left <= m.quantum)):
+        raise StateError("snapshot field machine.slot_left is out of range")
+
+
+def _no_put(m: Any, value: Any) -> None:
+    """Stored by Machine.restore's second phase."""
+
+
+MACHINE_STATE = VMStateDescription("machine", 1, (
+    Field("insns", U64, put_fn=_no_put),
+    Field("clock_now", U64, get_fn=lambda m: m.clock.now, put_fn=_no_put),
+    Field("clock_reads", U64, get_fn=lambda m: m.clock.reads, put_fn=_no_put),
+    Field("exit", _Exit(), attr="_exit", put_fn=_no_put),
+    Field("round", Array(UInt(32)), optional=True, put_fn=_no_put,
+          get_fn=lambda m: None if m._round is None else [c.index for c in m._round]),
+    Field("slot_left", SInt(64), optional=True, put_fn=_no_put,
+          get_fn=lambda m: None if m._round is None
+          else (-1 if m._slot_left is None else m._slot_left)),
+), check=_machine_check)

@@ -76,6 +76,27 @@ class Board:
     def dtb(self) -> bytes:
         raise NotImplementedError
 
+    # ---- migration: the board's sections and its devices' ------------------------------------
+    def save_state(self) -> list[dict]:
+        raise NotImplementedError
+
+    def section_names(self) -> list[str]:
+        """The names of the sections save_state() writes (a snapshot with
+        any other section is not of this machine)."""
+        return [sec["name"] for sec in self.save_state()]
+
+    def decode_state(self, sections: dict) -> object:
+        """Validate the board's and its devices' sections completely: the
+        plan for apply_state. Touches nothing."""
+        raise NotImplementedError
+
+    def apply_state(self, plan: object) -> None:
+        """Store what decode_state accepted (cannot fail on it)."""
+        raise NotImplementedError
+
+    def load_state(self, sections: dict) -> None:
+        self.apply_state(self.decode_state(sections))
+
     def dump_dtb(self, path: str) -> None:
         try:
             Path(path).write_bytes(self.dtb())

@@ -18,9 +18,10 @@ from ..errors import ConfigError
 from ..intc.xics_spapr import SpaprXics
 from ..intc.xive_spapr import SpaprXive
 from ..loader import EM_PPC64, LoadedImage, is_elf, load_elf, load_raw, read_file
-from ..state import fields_of, section
+from ..state import Array, Bytes, Field, StateError, Str, U32, VMStateDescription
 from .base import Board, BoardConfig
-from .spapr_cas import OptionVector, SpaprCas
+from .spapr_cas import (COMPAT_PVRS, OV5_XIVE_EXPLOIT, OV_MAXBYTES, OptionVector, SpaprCas,
+                        platform_ov5)
 from .spapr_dt import SpaprFdtParts, build_fdt
 from .spapr_hcall import KVMPPC_H_RTAS, CpuHcalls, HcallHandler, HcallTable, ResetGuard
 from .spapr_irq import IC_MODES, SpaprInterruptController, SpaprIrq
@@ -221,15 +222,72 @@ class PseriesBoard(Board):
 
     # ---- migration --------------------------------------------------------------------
     def save_state(self) -> list[dict]:
-        sp = section("spapr", 1, ov5_cas=list(self.cas.ov5_cas.data), compat_pvr=self.cas.compat_pvr,
-                     lines_high=sorted(self.irq.lines_high), active=self.irq.active.name)
-        return [self.vty.save_state(), sp] + self.irq.save_states()
+        return [self.vty.save_state(), SPAPR_STATE.save(self)] + self.irq.save_states()
 
-    def load_state(self, sections: dict) -> None:
-        self.vty.load_state(sections)
-        sp = fields_of(sections, "spapr", 1, {"ov5_cas": list, "compat_pvr": int, "active": str,
-                                              "lines_high": list})
-        self.cas.ov5_cas = OptionVector(bytes(int(b) & 0xFF for b in sp["ov5_cas"]))
-        self.cas.compat_pvr = sp["compat_pvr"]
-        self.irq.post_load(sp["active"], sp["lines_high"], sections)
+    def section_names(self) -> list[str]:
+        return ["vty", "spapr"] + list(self.irq.intcs)
+
+    def decode_state(self, sections: dict) -> dict:
+        """The vty, the board's "spapr" section (CAS and the interrupt plan)
+        and every interrupt controller's section, validated; nothing changes
+        (the controller switch is apply_state's)."""
+        return {"vty": self.vty.decode_state(sections),
+                "spapr": SPAPR_STATE.decode(self, sections),
+                "intcs": self.irq.decode_states(sections)}
+
+    def apply_state(self, plan: dict) -> None:  # type: ignore[override]
+        """spapr_irq_post_load: the console, CAS's result, the snapshot's
+        active controller (the switch), every controller's state; then the
+        device tree CAS left."""
+        self.vty.apply_state(plan["vty"])
+        sp = plan["spapr"]
+        SPAPR_STATE.apply(self, sp)
+        self.irq.apply_states(sp["fields"]["active"], sp["fields"]["lines_high"], plan["intcs"])
         self._fdt = build_fdt(self._fdt_parts(), after_cas=self.cas.negotiated)
+
+
+# ---- migrated state: section "spapr" v1 (CAS's result and the interrupt plan) ------------------
+def _check_spapr(board: PseriesBoard, v: dict) -> None:
+    """What CAS can leave: nothing, or OV5 within what the platform offers
+    (at most OV_MAXBYTES); a compat PVR CAS picks; the controller OV5 asks
+    for (the boot one before CAS); only claimed LSI lines high."""
+    ov5 = v["ov5_cas"]
+    platform = platform_ov5(board.ic_mode).data
+    if ov5 and not len(platform) <= len(ov5) <= OV_MAXBYTES:
+        raise StateError(f"snapshot field spapr.ov5_cas has {len(ov5)} bytes "
+                         f"(none, or {len(platform)}..{OV_MAXBYTES})")
+    if any(b & ~(platform[i] if i < len(platform) else 0) for i, b in enumerate(ov5)):
+        raise StateError("snapshot field spapr.ov5_cas has bits this platform does not offer")
+    if v["compat_pvr"] not in (0,) + COMPAT_PVRS:
+        raise StateError(f"snapshot field spapr.compat_pvr {v['compat_pvr']:#x} is not a "
+                         f"compatibility PVR")
+    if not ov5:
+        want = board.irq.boot.name
+    else:
+        want = "xive" if OptionVector(ov5).test(OV5_XIVE_EXPLOIT) else "xics"
+    if v["active"] != want or want not in board.irq.intcs:
+        raise StateError(f"snapshot field spapr.active is {v['active']!r}, but CAS's result "
+                         f"makes it {want!r} (ic-mode={board.ic_mode})")
+    lines = v["lines_high"]
+    if lines != sorted(set(lines)) or any(irq not in board.irq.lsi_lines for irq in lines):
+        raise StateError("snapshot field spapr.lines_high names a line twice, out of order, "
+                         "or one that is not a claimed LSI")
+
+
+def _put_ov5(board: PseriesBoard, data: bytes) -> None:
+    board.cas.ov5_cas = OptionVector(bytes(data))
+
+
+def _applied_by_irq(board: PseriesBoard, value: object) -> None:
+    """Stored by SpaprIrq.apply_states, with the controller switch."""
+
+
+SPAPR_STATE = VMStateDescription("spapr", 1, (
+    Field("ov5_cas", Bytes(), get_fn=lambda b: b.cas.ov5_cas.data, put_fn=_put_ov5),
+    Field("compat_pvr", U32, get_fn=lambda b: b.cas.compat_pvr,
+          put_fn=lambda b, v: setattr(b.cas, "compat_pvr", v)),
+    Field("lines_high", Array(U32), get_fn=lambda b: sorted(b.irq.lines_high),
+          put_fn=_applied_by_irq),
+    Field("active", Str(("xics", "xive")), get_fn=lambda b: b.irq.active.name,
+          put_fn=_applied_by_irq),
+), check=_check_spapr)

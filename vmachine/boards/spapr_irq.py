@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Protocol
 
-from ..errors import ConfigError
 from ..fdt import Node
 
 if TYPE_CHECKING:
@@ -74,9 +73,15 @@ class SpaprInterruptController(Protocol):
     def save_state(self) -> dict:
         """The controller's snapshot section."""
 
-    def load_state(self, sections: dict) -> None:
-        """Load the controller's section; the board has already made the
+    def decode_state(self, sections: dict) -> object:
+        """Validate the controller's section completely; touches nothing."""
+
+    def apply_state(self, plan: object) -> None:
+        """Store what decode_state accepted; the board has already made the
         snapshot's controller active (QEMU spapr_irq_post_load)."""
+
+    def load_state(self, sections: dict) -> None:
+        """decode_state, then apply_state."""
 
 
 class SpaprIrq:
@@ -164,14 +169,15 @@ class SpaprIrq:
     def save_states(self) -> list[dict]:
         return [intc.save_state() for intc in self.intcs.values()]
 
-    def post_load(self, active: str, lines_high: Iterable[int], sections: dict) -> None:
-        """Restore (spapr_irq_post_load): the line levels, the snapshot's
-        active controller, then every controller's state."""
-        self.lines_high = {int(x) for x in lines_high if int(x) in self.lsi_lines}
-        want = self.intcs.get("xive" if active == "xive" else "xics")
-        if want is None:
-            raise ConfigError(f"snapshot: interrupt controller '{active}' does not exist "
-                              f"with ic-mode={self.ic_mode}")
-        self.update_active(want)
-        for intc in self.intcs.values():
-            intc.load_state(sections)
+    def decode_states(self, sections: dict) -> dict[str, object]:
+        """Every controller's section validated; nothing changes."""
+        return {name: intc.decode_state(sections) for name, intc in self.intcs.items()}
+
+    def apply_states(self, active: str, lines_high: Iterable[int], plans: dict[str, object]) -> None:
+        """Restore (spapr_irq_post_load) what decode_states and the board's
+        "spapr" section accepted: the line levels, the snapshot's active
+        controller (the switch), then every controller's state."""
+        self.lines_high = set(lines_high)
+        self.update_active(self.intcs[active])
+        for name, intc in self.intcs.items():
+            intc.apply_state(plans[name])

@@ -246,14 +246,27 @@ class VirtBoard(Board):
             secs.append(self.its.save_state())
         return secs
 
-    def load_state(self, sections: dict) -> None:
-        self.uart.load_state(sections)
+    def section_names(self) -> list[str]:
+        return (["pl011"] + [f"timer{i}" for i in range(len(self.timers))]
+                + (["gicv3"] if self.gic is not None else [])
+                + (["gicv3-its"] if self.its is not None else []))
+
+    def decode_state(self, sections: dict) -> dict:
+        """Every device's section validated (the UART, the GIC, the ITS, one
+        timer per vCPU); nothing changes."""
+        return {"uart": self.uart.decode_state(sections),
+                "gic": None if self.gic is None else self.gic.decode_state(sections),
+                "its": None if self.its is None else self.its.decode_state(sections),
+                "timers": [t.decode_state(sections, f"timer{i}") for i, t in enumerate(self.timers)]}
+
+    def apply_state(self, plan: dict) -> None:  # type: ignore[override]
+        self.uart.apply_state(plan["uart"])
         if self.gic is not None:
-            self.gic.load_state(sections)
+            self.gic.apply_state(plan["gic"])
         if self.its is not None:
-            self.its.load_state(sections)
-        for i, t in enumerate(self.timers):
-            t.load_state(sections, f"timer{i}")
+            self.its.apply_state(plan["its"])
+        for t, p in zip(self.timers, plan["timers"]):
+            t.apply_state(p)
         self.uart._update()                       # into the restored GIC
 
     def _build_fdt(self) -> bytes:

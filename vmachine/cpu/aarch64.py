@@ -20,7 +20,7 @@ from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
 from unicorn import arm64_const as A
 
 from . import decode
-from ..state import Field, Str, Struct, U64, VMStateDescription
+from ..state import Field, StateError, Str, Struct, U64, VMStateDescription
 from .base import CpuState, VCpu
 
 _XREG = tuple(A.UC_ARM64_REG_X0 + n for n in range(29)) + (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)
@@ -290,10 +290,17 @@ class Aarch64Cpu(VCpu):
         """Section "cpu<N>" as AARCH64_CPU_STATE declares it."""
         return AARCH64_CPU_STATE.save(self, f"cpu{self.index}")
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate section "cpu<N>" completely; touches nothing."""
+        return AARCH64_CPU_STATE.decode(self, sections, f"cpu{self.index}")
+
+    def apply_state(self, plan: dict) -> None:
+        """Write what decode_state accepted."""
+        AARCH64_CPU_STATE.apply(self, plan)
+
     def load_state(self, sections: dict) -> None:
         """Validate the whole section, then write the registers."""
-        name = f"cpu{self.index}"
-        AARCH64_CPU_STATE.apply(self, AARCH64_CPU_STATE.decode(self, sections, name))
+        self.apply_state(self.decode_state(sections))
 
     def start(self, entry: int, x0: int) -> None:
         """PSCI CPU_ON / reset: EL1h, DAIF masked, MMU off, x0 = context."""
@@ -337,6 +344,23 @@ def _checked_only(cpu: Aarch64Cpu, value: object) -> None:
     """Saved for a reader's benefit; the machine's configuration decides it."""
 
 
+# PSTATE bits a snapshot may hold: NZCV, DIT/TCO/UAO/PAN/SS/IL, SSBS/BTYPE, DAIF,
+# M[3:2] (EL) and M[0] (SP select); M[4] (AArch32) and M[1] are not states of
+# this CPU, nor EL2/EL3 (the guest runs at EL1/EL0).
+PSTATE_SNAPSHOT_MASK = 0xF3F0_1FCD
+
+
+def _check(cpu: Aarch64Cpu, values: dict) -> None:
+    name = f"cpu{cpu.index}"
+    pstate = values["regs"]["pstate"]
+    if pstate & ~PSTATE_SNAPSHOT_MASK or (pstate >> 2) & 3 > 1:
+        raise StateError(f"snapshot field {name}.regs.pstate {pstate:#x} is not an EL0/EL1 "
+                         f"AArch64 state")
+    if values["mpidr"] != cpu.mpidr:
+        raise StateError(f"snapshot field {name}.mpidr {values['mpidr']:#x} is not this vCPU's "
+                         f"({cpu.mpidr:#x})")
+
+
 AARCH64_CPU_STATE = VMStateDescription("cpu", 1, (
     Field("arch", Str(("aarch64",)), put_fn=_checked_only),
     Field("sysregs", Struct(tuple(Field(name, U64) for name, _ in Aarch64Cpu._SYSREGS)
@@ -348,4 +372,4 @@ AARCH64_CPU_STATE = VMStateDescription("cpu", 1, (
     Field("state", Str(tuple(s.value for s in CpuState)), get_fn=lambda c: c.state.value,
           put_fn=_put_state),
     Field("mpidr", U64, put_fn=_checked_only),
-))
+), check=_check)

@@ -452,10 +452,18 @@ class Ppc64Cpu(VCpu):
         """Section "cpu<N>" as PPC64_CPU_STATE declares it."""
         return PPC64_CPU_STATE.save(self, f"cpu{self.index}")
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate section "cpu<N>" completely; touches nothing."""
+        return PPC64_CPU_STATE.decode(self, sections, f"cpu{self.index}")
+
+    def apply_state(self, plan: dict) -> None:
+        """Write what decode_state accepted and re-arm the decrementer."""
+        PPC64_CPU_STATE.apply(self, plan)
+
     def load_state(self, sections: dict) -> None:
         """Validate the whole section, then write the registers and re-arm the
         decrementer."""
-        PPC64_CPU_STATE.apply(self, PPC64_CPU_STATE.decode(self, sections, f"cpu{self.index}"))
+        self.apply_state(self.decode_state(sections))
 
     def start(self, entry: int, r3: int, msr: int = MSR_SF | MSR_ME) -> None:
         """Start this CPU (RTAS start-cpu / reset): real mode, r3 as given."""

@@ -93,9 +93,17 @@ class GenericTimer:
         """Section `name` ("timer<N>", one per vCPU) as GENERIC_TIMER_STATE declares it."""
         return GENERIC_TIMER_STATE.save(self, name)
 
+    def decode_state(self, sections: dict, name: str) -> dict:
+        """Validate section `name` completely; touches nothing."""
+        return GENERIC_TIMER_STATE.decode(self, sections, name)
+
+    def apply_state(self, plan: dict) -> None:
+        """Store and re-arm both channels."""
+        GENERIC_TIMER_STATE.apply(self, plan)
+
     def load_state(self, sections: dict, name: str) -> None:
         """Validate section `name`, then store it and re-arm both channels."""
-        GENERIC_TIMER_STATE.apply(self, GENERIC_TIMER_STATE.decode(self, sections, name))
+        self.apply_state(self.decode_state(sections, name))
 
     def _post_load(self) -> None:
         """The clock's timers were dropped by the restore: arm afresh, the

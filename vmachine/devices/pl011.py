@@ -104,10 +104,17 @@ class Pl011:
         """Section "pl011" (PL011_STATE)."""
         return PL011_STATE.save(self)
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate section "pl011" completely; touches nothing."""
+        return PL011_STATE.decode(self, sections)
+
+    def apply_state(self, plan: dict) -> None:
+        """Store; the board re-drives the line (`_update`) once the interrupt
+        controller it feeds is restored too."""
+        PL011_STATE.apply(self, plan)
+
     def load_state(self, sections: dict) -> None:
-        """Validate, then store; the board re-drives the line (`_update`) once
-        the interrupt controller it feeds is restored too."""
-        PL011_STATE.apply(self, PL011_STATE.decode(self, sections))
+        self.apply_state(self.decode_state(sections))
 
 
 def _r(name: str, offset: int, read, write, reset: int | None = None, attr: str | None = None,

@@ -543,12 +543,19 @@ class GicV3Its:
         """Section "gicv3-its" (GICV3_ITS_STATE): the registers; the tables are in guest RAM."""
         return GICV3_ITS_STATE.save(self)
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate section "gicv3-its" completely (StateError); touches nothing."""
+        return GICV3_ITS_STATE.decode(self, sections)
+
+    def apply_state(self, plan: dict) -> None:
+        GICV3_ITS_STATE.apply(self, plan)
+
     def load_state(self, sections: dict) -> None:
         """Validate the whole section first (StateError), then store it;
         `sections`: a dict of sections by name (EINVAL otherwise)."""
         if not isinstance(sections, dict):
             raise DeviceError("EINVAL", f"ITS: snapshot sections {type(sections).__name__} (a dict)")
-        GICV3_ITS_STATE.apply(self, GICV3_ITS_STATE.decode(self, sections))
+        self.apply_state(self.decode_state(sections))
 
     def _post_load(self) -> None:
         self.mapping_generation += 1

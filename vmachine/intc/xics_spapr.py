@@ -101,6 +101,15 @@ class SpaprXics:
         board's "spapr" section, not saved here."""
         return self.xics.save_state()
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate the whole "xics" section; touches nothing."""
+        return self.xics.decode_state(sections)
+
+    def apply_state(self, plan: dict) -> None:
+        """Store what decode_state accepted (the board has already selected
+        the active controller)."""
+        self.xics.apply_state(plan)
+
     def load_state(self, sections: dict) -> None:
         """Validate the whole "xics" section, then store it (the board has
         already selected the active controller)."""

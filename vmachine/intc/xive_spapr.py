@@ -219,6 +219,15 @@ class SpaprXive:
         board's "spapr" section, not saved here."""
         return self.xive.save_state()
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate the whole "xive" section; touches nothing."""
+        return self.xive.decode_state(sections)
+
+    def apply_state(self, plan: dict) -> None:
+        """Store what decode_state accepted (the board has already selected
+        the active controller)."""
+        self.xive.apply_state(plan)
+
     def load_state(self, sections: dict) -> None:
         """Validate the whole "xive" section, then store it. The board has
         selected the active controller before; outputs reach the vCPU lines

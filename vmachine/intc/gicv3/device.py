@@ -395,6 +395,17 @@ class GicV3:
         self._need_init()
         return GICV3_STATE.save(self)
 
+    def decode_state(self, sections: dict) -> dict:
+        """Validate section "gicv3" completely against this initialised
+        device (same configuration); touches nothing."""
+        self._need_init()
+        return GICV3_STATE.decode(self, sections)
+
+    def apply_state(self, plan: dict) -> None:
+        """Store what decode_state accepted; delivery is recomputed and every
+        line driven."""
+        GICV3_STATE.apply(self, plan)
+
     def load_state(self, sections: dict) -> None:
         """Restore section "gicv3" into this initialised device (same
         configuration): everything is validated before anything changes;
@@ -405,7 +416,7 @@ class GicV3:
         if not isinstance(sections, dict):
             raise DeviceError("EINVAL", f"GICv3: snapshot sections {type(sections).__name__} "
                                         f"(a dict)")
-        GICV3_STATE.load(self, sections)
+        self.apply_state(self.decode_state(sections))
 
 
 class ItsPort:

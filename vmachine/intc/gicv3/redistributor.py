@@ -416,11 +416,18 @@ def _put_lpis(cs: CpuState, pairs: list[list[int]]) -> None:
     lpi_heap_rebuild(cs)
 
 
-def check_lpis(pairs: list[list[int]], where: str) -> None:
-    """(INTID, config byte) pairs: LPI INTIDs, 8-bit config."""
+def check_lpis(pairs: list[list[int]], where: str, propbaser: int | None = None) -> None:
+    """(INTID, config byte) pairs: LPI INTIDs in ascending order, each once,
+    below the limit PROPBASER.IDbits sets (when `propbaser` is given), 8-bit
+    config."""
+    limit = 1 << 16 if propbaser is None else \
+        1 << (min(propbaser & PROPBASER_IDBITS_MASK, GICD_TYPER_IDBITS) + 1)
+    last = -1
     for irq, c in pairs:
-        if irq < LPI_INTID_START or c > 0xFF:
-            raise StateError(f"snapshot field {where} has a bad LPI entry [{irq}, {c}]")
+        if irq < LPI_INTID_START or c > 0xFF or irq >= limit or irq <= last:
+            raise StateError(f"snapshot field {where} has a bad LPI entry [{irq}, {c}] (LPIs "
+                             f"{LPI_INTID_START}..{limit - 1}, ascending, each once)")
+        last = irq
 
 
 # Names as saved since version 1 (the register names of QEMU's GICv3CPUState).

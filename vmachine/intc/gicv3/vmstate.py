@@ -68,7 +68,7 @@ def _check(gic: "GicCore", values: dict) -> None:
     if len(values["redist"]) != len(gic.cpus) or len(values["cpuif"]) != len(gic.cpus):
         raise StateError("snapshot: GICv3 per-vCPU state does not match the vCPUs")
     for i, r in enumerate(values["redist"]):
-        check_lpis(r["lpis"], f"gicv3.redist[{i}].lpis")
+        check_lpis(r["lpis"], f"gicv3.redist[{i}].lpis", r["propbaser"])
 
 
 def _post_load(gic: "GicCore") -> None:
