@@ -136,9 +136,5 @@ def check(config: str, mut) -> None:
 @example(mut=("path", ("gicv3", "fields", "ncpus"), 99))            # virt: refused after RAM/PC/insns replaced
 @example(mut=("path", ("cpu0", "fields", "arch"), None))            # refused after RAM/clock replaced
 @given(mut=MUTATION)
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 15 item 5: restore modifies the machine before it validates, and raw exceptions escape; "
-    "minimal examples: pseries xics.sources[0] server -1 -> OverflowError from restore(); virt "
-    "cpu0.arch = None (or gicv3.ncpus = 99) -> ConfigError after RAM, clock and insns were already replaced"))
 def test_mutated_snapshot_restore(config, mut):
     check(config, mut)
