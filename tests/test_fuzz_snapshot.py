@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 
 import pytest
 from hypothesis import example, given
