@@ -559,3 +559,27 @@ MACHINE_STATE = VMStateDescription("machine", 1, (
           get_fn=lambda m: None if m._round is None
           else (-1 if m._slot_left is None else m._slot_left)),
 ), check=_machine_check)
+
+
+class Migratable:
+    """A device whose migrated state is one declared section: the class sets
+    `VMSTATE` (after the class body, where the description can name its
+    functions) and gets save_state / decode_state / apply_state / load_state
+    derived from it, the interface Machine.save and Machine.restore use
+    (restore decodes every section before it applies any)."""
+
+    VMSTATE: "VMStateDescription"
+
+    def save_state(self) -> dict[str, Any]:
+        return self.VMSTATE.save(self)
+
+    def decode_state(self, sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Validate this device's section completely; touches nothing."""
+        return self.VMSTATE.decode(self, sections)
+
+    def apply_state(self, plan: dict[str, Any]) -> None:
+        """Store what decode_state accepted (then the description's post_load)."""
+        self.VMSTATE.apply(self, plan)
+
+    def load_state(self, sections: dict[str, dict[str, Any]]) -> None:
+        self.apply_state(self.decode_state(sections))

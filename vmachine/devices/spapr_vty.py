@@ -12,7 +12,7 @@ from ..boards.spapr_hcall import (H_GET_TERM_CHAR, H_PARAMETER, H_PUT_TERM_CHAR,
 from ..boards.spapr_irq import SPAPR_IRQ_VIO
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node
-from ..state import Bytes, Field, VMStateDescription
+from ..state import Migratable, Bytes, Field, VMStateDescription
 
 VTY_REG = 0x71000000          # QEMU's first VIO device address (spapr_vio.c)
 VTY_IRQ = SPAPR_IRQ_VIO       # its interrupt source, the first of the VIO range
@@ -24,7 +24,7 @@ def _no_log(cpu: int, what: str, **data: object) -> None:
 
 
 @dataclass
-class SpaprVty:
+class SpaprVty(Migratable):
     reg: int = VTY_REG
     irq: int = VTY_IRQ
     output: Callable[[bytes], None] = lambda data: None
@@ -78,20 +78,9 @@ class SpaprVty:
         n.prop("interrupts", [self.irq, 0]).prop("compatible", "hvterm1")
         n.prop("device_type", "serial").prop("reg", self.reg)
 
-    def save_state(self) -> dict:
-        return VTY_STATE.save(self)
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate section "vty"; touches nothing."""
-        return VTY_STATE.decode(self, sections)
-
-    def apply_state(self, plan: dict) -> None:
-        VTY_STATE.apply(self, plan)
-
-    def load_state(self, sections: dict) -> None:
-        self.apply_state(self.decode_state(sections))
-
 
 VTY_STATE = VMStateDescription("vty", 1, (
     Field("input", Bytes(), put_fn=lambda vty, data: setattr(vty, "input", bytearray(data))),
 ))
+
+SpaprVty.VMSTATE = VTY_STATE

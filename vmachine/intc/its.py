@@ -53,7 +53,7 @@ from typing import Callable
 
 from ..errors import DeviceError
 from ..regs import CallTable, Register, RegisterBank, WIDTHS_64, deposit, extract, raz
-from ..state import BOOL, Array, Field, StateError, U32, U64, VMStateDescription
+from ..state import Migratable, BOOL, Array, Field, StateError, U32, U64, VMStateDescription
 from .gicv3 import _IDREGS, GIC_IIDR, LPI_INTID_START, GICD_TYPER_IDBITS, INTID_SPURIOUS
 from .gicv3.common import ADDR_ALIGN, ADDR_LIMIT
 from .gicv3.device import GicV3, check_callable, check_ram, is_number
@@ -146,7 +146,7 @@ class _Table:
         self.num_entries = min(self.num_entries, 1 << idbits)
 
 
-class GicV3Its:
+class GicV3Its(Migratable):
     """The ITS: registers, command queue, translation, host MSI interface."""
 
     def __init__(self, gic, ram, base: int,
@@ -539,23 +539,12 @@ class GicV3Its:
         self.gic.lpi_process(rd, intid, True)
 
     # ---- migration -----------------------------------------------------------------------------
-    def save_state(self) -> dict:
-        """Section "gicv3-its" (GICV3_ITS_STATE): the registers; the tables are in guest RAM."""
-        return GICV3_ITS_STATE.save(self)
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate section "gicv3-its" completely (StateError); touches nothing."""
-        return GICV3_ITS_STATE.decode(self, sections)
-
-    def apply_state(self, plan: dict) -> None:
-        GICV3_ITS_STATE.apply(self, plan)
-
     def load_state(self, sections: dict) -> None:
         """Validate the whole section first (StateError), then store it;
         `sections`: a dict of sections by name (EINVAL otherwise)."""
         if not isinstance(sections, dict):
             raise DeviceError("EINVAL", f"ITS: snapshot sections {type(sections).__name__} (a dict)")
-        self.apply_state(self.decode_state(sections))
+        super().load_state(sections)
 
     def _post_load(self) -> None:
         self.mapping_generation += 1
@@ -751,3 +740,5 @@ GICV3_ITS_STATE = VMStateDescription("gicv3-its", 2, (
     Field("baser", Array(U64, count=len(BASER_RESET)), put_fn=_put_baser),
     Field("busy", BOOL, since=2, default=False),
 ), check=_check_state, post_load=GicV3Its._post_load)
+
+GicV3Its.VMSTATE = GICV3_ITS_STATE

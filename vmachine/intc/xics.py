@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from ..errors import DeviceError
-from ..state import (Array, Field, StateError, Str, Struct, U8, U32, UInt,
+from ..state import (Migratable, Array, Field, StateError, Str, Struct, U8, U32, UInt,
                      VMStateDescription)
 from .hostargs import host_callable, host_flag, host_index, host_int, host_record
 
@@ -110,7 +110,7 @@ class IcpState:
     pending_priority: int
 
 
-class Xics:
+class Xics(Migratable):
     """The XICS fabric: presenters by server number and the source space."""
 
     def __init__(self, log_guest_error: Callable[..., None] = lambda *a, **k: None,
@@ -505,22 +505,6 @@ class Xics:
             raise DeviceError("ENOENT", f"no XICS presenter for server {server}")
         return icp
 
-    # ---- migration (the whole fabric; declared in XICS_STATE below) ---------------------------
-    def save_state(self) -> dict:
-        """The "xics" snapshot section."""
-        return XICS_STATE.save(self)
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate the "xics" section completely; touches nothing."""
-        return XICS_STATE.decode(self, sections)
-
-    def apply_state(self, decoded: dict) -> None:
-        """Store what decode_state accepted; presenters drive their outputs."""
-        XICS_STATE.apply(self, decoded)
-
-    def load_state(self, sections: dict) -> None:
-        self.apply_state(self.decode_state(sections))
-
     def resend_all(self) -> None:
         """After a restore: let every presenter pick up what is pending."""
         for server in sorted(self.icps):
@@ -668,3 +652,5 @@ XICS_STATE = VMStateDescription(
      Field("icps", Array(XICS_ICP), get_fn=_save_icps, put_fn=_put_icps)),
     minimum_version=2,                         # version 1: positional lists and "active"
     check=_check)
+
+Xics.VMSTATE = XICS_STATE

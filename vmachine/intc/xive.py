@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import DeviceError
-from ..state import (Array, BOOL, Bytes, Field, StateError, Struct, U32, UInt,
+from ..state import (Migratable, Array, BOOL, Bytes, Field, StateError, Struct, U32, UInt,
                      VMStateDescription)
 from .hostargs import host_bytes, host_callable, host_flag, host_index, host_int, host_record
 
@@ -430,7 +430,7 @@ class XiveHostInterface:
         self._set_line(t, bool(regs[TM_QW1_OS + TM_NSR] & TM_QW1_NSR_EO) if line is None else line)
 
 
-class Xive(XiveHostInterface):
+class Xive(XiveHostInterface, Migratable):
     """The sPAPR XIVE router/presenter with its sources, EAS and END tables.
 
     `ram` is the guest RAM the event queues live in (needs contains() and
@@ -796,22 +796,6 @@ class Xive(XiveHostInterface):
             if bm and reg + i < TM_REGS_SIZE:
                 t.regs[reg + i] = (value >> (8 * (size - i - 1))) & bm
 
-    # ---- migration (declared in XIVE_STATE below) -----------------------------------------------
-    def save_state(self) -> dict:
-        """The "xive" snapshot section."""
-        return XIVE_STATE.save(self)
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate the "xive" section completely; touches nothing."""
-        return XIVE_STATE.decode(self, sections)
-
-    def apply_state(self, decoded: dict) -> None:
-        """Store what decode_state accepted; the OS-ring outputs follow."""
-        XIVE_STATE.apply(self, decoded)
-
-    def load_state(self, sections: dict) -> None:
-        self.apply_state(self.decode_state(sections))
-
 
 def _end_problem(end: EndState) -> str | None:
     """Why an END (eight 32-bit words) cannot be stored: reserved bits, a
@@ -1167,3 +1151,5 @@ XIVE_STATE = VMStateDescription(
      Field("tctxs", Array(XIVE_TCTX), get_fn=_save_tctxs, put_fn=_put_tctxs)),
     minimum_version=2,                         # version 1: positional lists and "active"
     check=_check)
+
+Xive.VMSTATE = XIVE_STATE
