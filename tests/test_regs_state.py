@@ -95,9 +95,9 @@ def test_sysreg_bank_binds_per_context():
     regs = SysRegBank("ICC", (SysReg("PMR", (3, 0, 4, 6, 0), lambda o, c: c["pmr"],
                                      lambda o, c, v: c.__setitem__("pmr", v), reset=0, field="pmr"),))
     ctx = {"pmr": 7}
-    rd, wr = regs.bind(None, ctx)[(3, 0, 4, 6, 0)]
-    wr(9)
-    assert rd() == 9
+    rd, wr = regs.bind(None, ctx)[(3, 0, 4, 6, 0)]      # the vCPU trap table's shape
+    wr("cpu", 9 | 1 << 64)                                 # an Xt value is 64 bits
+    assert rd("cpu") == 9
 
 
 def test_call_table():

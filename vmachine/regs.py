@@ -32,6 +32,7 @@ ReadFn = Callable[[Any, Any, int, int], int]
 WriteFn = Callable[[Any, Any, int, int, int], None]
 GuestError = Callable[..., None]
 
+MASK64 = (1 << 64) - 1
 WIDTHS_32 = frozenset({4})
 WIDTHS_64 = frozenset({4, 8})
 WIDTHS_BYTE = frozenset({1, 4})
@@ -215,11 +216,13 @@ class SysRegBank:
         return iter(self.registers)
 
     def bind(self, owner: Any, ctx: Any) -> dict[tuple[int, ...], tuple[Callable | None, Callable | None]]:
-        """{encoding: (read(), write(value))} closures for one context."""
+        """One context's registers as a vCPU's trap table takes them:
+        {encoding: (read(cpu), write(cpu, value))}; written values are
+        64-bit (an Xt register)."""
         out = {}
         for r in self.registers:
-            rd = (lambda r=r: r.read(owner, ctx)) if r.read else None
-            wr = (lambda v, r=r: r.write(owner, ctx, v)) if r.write else None
+            rd = (lambda _cpu, f=r.read: f(owner, ctx)) if r.read else None
+            wr = (lambda _cpu, v, f=r.write: f(owner, ctx, v & MASK64)) if r.write else None
             out[r.key] = (rd, wr)
         return out
 

@@ -7,9 +7,11 @@ level line, the PPI the GIC issue wires to INTID 27 (virtual) / 30 (physical).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Callable
 
 from ..clock import Timer, VirtualClock
+from ..regs import SysReg, SysRegBank
 from ..state import Array, Field, U32, U64, VMStateDescription
 
 GTIMER_SCALE_NS = 16
@@ -114,25 +116,8 @@ class GenericTimer:
             ch.rearm()
 
     def sysregs(self) -> dict:
-        v, p = self.virt, self.phys
-
-        def count(_cpu) -> int:
-            return self.clock.read() // GTIMER_SCALE_NS
-
-        def setkctl(_cpu, value: int) -> None:
-            self.cntkctl = value & 0x3FF
-        return {
-            CNTFRQ_EL0: (lambda _c: CNTFRQ, None),
-            CNTVCT_EL0: (count, None),
-            CNTPCT_EL0: (count, None),
-            CNTV_CTL_EL0: (lambda _c: v.read_ctl(), lambda _c, x: v.write_ctl(x)),
-            CNTV_CVAL_EL0: (lambda _c: v.cval, lambda _c, x: v.write_cval(x)),
-            CNTV_TVAL_EL0: (lambda _c: v.read_tval(), lambda _c, x: v.write_tval(x)),
-            CNTP_CTL_EL0: (lambda _c: p.read_ctl(), lambda _c, x: p.write_ctl(x)),
-            CNTP_CVAL_EL0: (lambda _c: p.cval, lambda _c, x: p.write_cval(x)),
-            CNTP_TVAL_EL0: (lambda _c: p.read_tval(), lambda _c, x: p.write_tval(x)),
-            CNTKCTL_EL1: (lambda _c: self.cntkctl, setkctl),
-        }
+        """This vCPU's timer registers for its trap table (GENERIC_TIMER_REGS)."""
+        return GENERIC_TIMER_REGS.bind(self, None)
 
 
 def _channel_field(name: str) -> Field:
@@ -150,3 +135,38 @@ def _channel_field(name: str) -> Field:
 GENERIC_TIMER_STATE = VMStateDescription("timer", 1, (
     Field("cntkctl", U32), _channel_field("virt"), _channel_field("phys"),
 ), post_load=GenericTimer._post_load)
+
+
+# ---- the system registers ----------------------------------------------------------------------------
+def _read_count(t: GenericTimer, ctx: None) -> int:
+    """CNTVCT/CNTPCT: the machine clock in 62.5 MHz ticks (never host time)."""
+    return t.clock.read() // GTIMER_SCALE_NS
+
+
+def _write_cntkctl(t: GenericTimer, ctx: None, value: int) -> None:
+    t.cntkctl = value & 0x3FF
+
+
+def _channel_registers(name: str, crm: int, which: str) -> tuple[SysReg, ...]:
+    """CNT<name>_TVAL/CTL/CVAL_EL0 of one channel ("virt" or "phys"),
+    described once for both timers."""
+    ch = attrgetter(which)
+    return (
+        SysReg(f"CNT{name}_TVAL_EL0", (3, 3, 14, crm, 0), lambda t, c: ch(t).read_tval(),
+               lambda t, c, v: ch(t).write_tval(v)),
+        SysReg(f"CNT{name}_CTL_EL0", (3, 3, 14, crm, 1), lambda t, c: ch(t).read_ctl(),
+               lambda t, c, v: ch(t).write_ctl(v)),
+        SysReg(f"CNT{name}_CVAL_EL0", (3, 3, 14, crm, 2), lambda t, c: ch(t).cval,
+               lambda t, c, v: ch(t).write_cval(v)),
+    )
+
+
+GENERIC_TIMER_REGS = SysRegBank("generic timer", (
+    SysReg("CNTFRQ_EL0", CNTFRQ_EL0, lambda t, c: CNTFRQ, None),
+    SysReg("CNTPCT_EL0", CNTPCT_EL0, _read_count, None),
+    SysReg("CNTVCT_EL0", CNTVCT_EL0, _read_count, None),
+    *_channel_registers("P", 2, "phys"),
+    *_channel_registers("V", 3, "virt"),
+    SysReg("CNTKCTL_EL1", CNTKCTL_EL1, lambda t, c: t.cntkctl, _write_cntkctl, reset=0,
+           field="cntkctl"),
+))

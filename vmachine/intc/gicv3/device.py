@@ -9,7 +9,7 @@ from ...errors import DeviceError
 from .common import (ADDR_ALIGN, ADDR_LIMIT, DIST_SIZE, G0, G1NS, GIC_INTERNAL,
                      GICD_CTLR_EN_GRP0, GICD_CTLR_EN_GRP1NS, GICR_CTLR_ENABLE_LPIS,
                      GICR_TYPER_COMMON_LPI_AFF, GICR_TYPER_LAST, GICR_TYPER_PLPIS, INTID_SPURIOUS,
-                     LPI_INTID_START, MASK32, MASK64, MAX_CPUS, NUM_SPI, PENDBASER_PA_MASK,
+                     LPI_INTID_START, MASK32, MAX_CPUS, NUM_SPI, PENDBASER_PA_MASK,
                      REDIST_FRAME_SIZE, CpuState,
                      bits)
 from .cpuif import ICC_BANK, CpuInterface
@@ -186,13 +186,7 @@ class GicV3:
     def sysregs(self, cpu_index: int) -> dict:
         """The ICC_* registers of one vCPU, as the AArch64 vCPU's trap table
         takes them: {(op0, op1, CRn, CRm, op2): (read(cpu), write(cpu, value))}."""
-        cs = self._cpu(cpu_index)
-        cif = self.cpuif
-        table = {}
-        for r in ICC_BANK:
-            table[r.key] = ((lambda _cpu, f=r.read: f(cif, cs)) if r.read else None,
-                            (lambda _cpu, v, f=r.write: f(cif, cs, v & MASK64)) if r.write else None)
-        return table
+        return ICC_BANK.bind(self.cpuif, self._cpu(cpu_index))
 
     def connect(self, cpu_index: int, irq_output: Callable[[bool], None],
                 fiq_output: Callable[[bool], None] | None = None) -> None:
