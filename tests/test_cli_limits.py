@@ -64,3 +64,17 @@ def test_console_keeps_a_bounded_tail_and_streams_everything():
     assert m.run(max_insns=50_000_000).reason == "poweroff"
     assert len(seen) > 8 and m.console_out == seen[-8:]
     assert m.console_dropped == len(seen) - 8
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["run", "ppc64/nosuch"], "no guest 'ppc64/nosuch'"),
+    (["run", "aarch64/nosuch"], "no guest 'aarch64/nosuch'"),
+    (["build", "aarch64/nosuch"], "no guest 'aarch64/nosuch'"),
+    (["build"], "expected ARCH/NAME"),
+    (["build", "x/y"], "expected ARCH/NAME"),
+])
+def test_missing_guests_are_one_line_errors(args, needle):
+    p = cli(*args)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and "Traceback" not in err and needle in err, err
+    assert len(err.strip().splitlines()) == 1

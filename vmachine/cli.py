@@ -184,7 +184,6 @@ def build_machine(o: Options, console=None, trace_echo=None):
     machine = o.machine
     kernel = o.kernel
     if o.guest is not None or (o.verb in ("run", "step") and kernel is None and o.bios is None):
-        from .toolchain import build_guest
         guest = o.guest or ("aarch64/hello" if machine and _arch_of(machine) == "aarch64"
                             else "ppc64/hello")
         arch, _, name = guest.partition("/")
@@ -194,13 +193,26 @@ def build_machine(o: Options, console=None, trace_echo=None):
             machine = "pseries" if arch == "ppc64" else "virt,gic-version=3"
         elif _arch_of(machine) != arch:
             raise ConfigError(f"guest '{guest}' does not run on machine '{machine}'")
-        kernel = str(build_guest(arch, name))
+        kernel = str(_build_guest(arch, name))
     if machine is None:
         raise ConfigError("no machine given (use -M pseries or -M virt)")
     return create_board(machine, ram_size=parse_size(o.ram) if o.ram else None, smp=o.smp,
                         kernel=kernel, bios=o.bios, append=o.append, cpu_model=o.cpu,
                         quantum=o.quantum, console=console, trace_echo=trace_echo,
                         no_reboot=o.no_reboot)
+
+
+def _build_guest(arch: str, name: str):
+    """Build a bundled guest; a missing or broken one is a one-line error."""
+    from .toolchain import BuildError, build_guest
+    if arch not in ("ppc64", "aarch64") or not name:
+        raise ConfigError(f"guest '{arch}/{name}': expected ARCH/NAME with ARCH ppc64 or aarch64")
+    try:
+        return build_guest(arch, name)
+    except FileNotFoundError:
+        raise ConfigError(f"no guest '{arch}/{name}' (guests/{arch}/{name}.c or .S)") from None
+    except BuildError as e:
+        raise ConfigError(f"guest '{arch}/{name}' does not build: {e}") from None
 
 
 def _stdout_console(data: bytes) -> None:
@@ -232,13 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         o = parse_args(argv)
         if o.verb == "build":
-            from .toolchain import build_firmware, build_guest
+            from .toolchain import build_firmware
             t = o.build_target or ""
             if t == "firmware":
                 print(build_firmware("ppc64/bootrom"))
             else:
                 arch, _, name = t.partition("/")
-                print(build_guest(arch, name))
+                print(_build_guest(arch, name))
             return 0
         echo = (lambda line: print(line, file=sys.stderr)) if o.trace else None
         m = build_machine(o, console=_stdout_console, trace_echo=echo)
