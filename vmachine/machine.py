@@ -178,67 +178,19 @@ class Machine:
 
     def _run(self, max_insns: int | None, deadline: float | None,
              until: Callable[["Machine"], bool] | None) -> RunResult:
-        q = self.quantum
-        clock = self.clock
+        """Rounds of slots until an exit, a bound or a host stop."""
         while self._exit is None:
             if self._round is None:
-                if self._timers_due:                  # a timer callback raised last time
-                    self._fire_timers(force=True)
-                for hook in self.round_hooks:
-                    hook()
-                runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
-                if not runnable:
-                    if not self._idle_skip():
-                        return self._result("idle")
-                    if self._host_stop is not None:
-                        return self._take_host_stop()
+                started = self._start_round()
+                if isinstance(started, RunResult):
+                    return started
+                if not started:
                     continue
-                self._round = runnable
-            rnd = self._round
-            while rnd:
-                cpu = rnd[0]
-                if self._slot_left is None:
-                    if cpu.state is not CpuState.RUNNING:
-                        del rnd[0]
-                        continue
-                    clock.start_slot()
-                    cpu.take_pending_interrupts()
-                    budget = q
-                else:                                 # a slot stopped for the host
-                    budget, self._slot_left = self._slot_left, None
-                    if cpu.state is not CpuState.RUNNING:     # the host stopped it since
-                        del rnd[0]
-                        continue
-                self._running_cpu = cpu
-                if self._host_stop is not None:       # noted before the handler could see cpu
-                    cpu.request_host_stop()
-                try:
-                    n = cpu.run_slot(budget)
-                except BaseException:                 # from host code in a callback
-                    n = cpu.engine.last_count
-                    self.insns += n
-                    if cpu.engine.host_stopped:       # before an instruction: go on later
-                        self._slot_left = budget - n
-                    else:
-                        del rnd[0]
-                    raise
-                finally:
-                    self._running_cpu = None
-                self.insns += n
-                if cpu.suspended:
-                    self._slot_left = budget - n
-                    if self._host_stop is None:       # a stale request: do not stop again
-                        cpu.clear_host_stop()
-                else:
-                    del rnd[0]
-                    if self._exit is not None:
-                        break
-                if self._host_stop is not None:
-                    return self._take_host_stop()
-                if deadline is not None and time.monotonic() > deadline:
-                    return self._result("wall-clock")
+            stop = self._run_round(self._round, deadline)
+            if stop is not None:
+                return stop
             self._round = None
-            clock.advance(q)
+            self.clock.advance(self.quantum)
             self._timers_due = True
             self._fire_timers()
             if until is not None and until(self):
@@ -249,6 +201,82 @@ class Machine:
                 return self._result("wall-clock")
         reason, status = self._exit
         return self._result(reason, status)
+
+    def _start_round(self) -> "RunResult | bool":
+        """Round-boundary work, then the round's vCPUs (False: none runs,
+        virtual time skipped to the next timer; a RunResult: stop)."""
+        if self._timers_due:                          # a timer callback raised last time
+            self._fire_timers(force=True)
+        for hook in self.round_hooks:
+            hook()
+        runnable = [c for c in self.cpus if c.state is CpuState.RUNNING]
+        if not runnable:
+            if not self._idle_skip():
+                return self._result("idle")
+            if self._host_stop is not None:
+                return self._take_host_stop()
+            return False
+        self._round = runnable
+        return True
+
+    def _run_round(self, rnd: list[VCpu], deadline: float | None) -> RunResult | None:
+        """The round's remaining slots, in order; a RunResult when the host
+        stops the run inside the round (the round is kept to continue)."""
+        while rnd:
+            cpu = rnd[0]
+            budget = self._slot_budget(cpu)
+            if budget is None:
+                del rnd[0]
+                continue
+            n = self._run_slot(cpu, rnd, budget)
+            self.insns += n
+            if cpu.suspended:
+                self._slot_left = budget - n
+                if self._host_stop is None:           # a stale request: do not stop again
+                    cpu.clear_host_stop()
+            else:
+                del rnd[0]
+                if self._exit is not None:
+                    return None
+            if self._host_stop is not None:
+                return self._take_host_stop()
+            if deadline is not None and time.monotonic() > deadline:
+                return self._result("wall-clock")
+        return None
+
+    def _slot_budget(self, cpu: VCpu) -> int | None:
+        """The instructions of `cpu`'s next slot: a fresh quantum, or what is
+        left of a slot stopped for the host (None: the vCPU no longer runs)."""
+        if self._slot_left is None:
+            if cpu.state is not CpuState.RUNNING:
+                return None
+            self.clock.start_slot()
+            cpu.take_pending_interrupts()
+            return self.quantum
+        budget, self._slot_left = self._slot_left, None
+        if cpu.state is not CpuState.RUNNING:         # the host stopped it since
+            return None
+        return budget
+
+    def _run_slot(self, cpu: VCpu, rnd: list[VCpu], budget: int) -> int:
+        """One slot; an exception from host code in a callback is re-raised
+        with the machine at a consistent point (the count charged, the slot
+        kept to continue when it stopped before an instruction)."""
+        self._running_cpu = cpu
+        if self._host_stop is not None:               # noted before the handler could see cpu
+            cpu.request_host_stop()
+        try:
+            return cpu.run_slot(budget)
+        except BaseException:
+            n = cpu.engine.last_count
+            self.insns += n
+            if cpu.engine.host_stopped:               # before an instruction: go on later
+                self._slot_left = budget - n
+            else:
+                del rnd[0]
+            raise
+        finally:
+            self._running_cpu = None
 
     def _take_host_stop(self) -> RunResult:
         reason, self._host_stop = self._host_stop, None
