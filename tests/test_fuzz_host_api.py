@@ -325,7 +325,9 @@ def do_gic(m, kind, args):
         fn, nums = g.irq_line, args[:1]
     elif kind == "irq_line_ppi":
         gsi, level, cpu = args
-        fn, args, nums = (lambda: g.irq_line(gsi, level, cpu=cpu)), (), (gsi, cpu)
+        # cpu=None is irq_line's documented default: the SPI form (gsi + 32).
+        fn, args, nums = (lambda: g.irq_line(gsi, level, cpu=cpu)), (), \
+            ((gsi,) if cpu is None else (gsi, cpu))
     elif kind == "ppi_line":
         cpu, intid, level = args
         fn, args, nums = (lambda: g.ppi_line(cpu, intid)(level)), (), (cpu, intid)
@@ -347,6 +349,7 @@ def do_gic(m, kind, args):
 @fuzz_settings(30)
 @example(calls=[("lpi_process", (SMP, 8192, 1))])
 @example(calls=[("irq_line_ppi", (16, 1, False))])
+@example(calls=[("irq_line_ppi", (0, 0, None))])     # found by the long profile: cpu=None is the SPI form
 @given(calls=st.lists(gic_call(), min_size=1, max_size=6))
 def test_gic_host_api(calls):
     m = virt(smp=SMP)
