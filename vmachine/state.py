@@ -583,3 +583,24 @@ class Migratable:
 
     def load_state(self, sections: dict[str, dict[str, Any]]) -> None:
         self.apply_state(self.decode_state(sections))
+
+
+class MigratesThroughModel:
+    """A wrapper (the sPAPR glue of XICS or XIVE) whose migrated state is
+    its model's: `state_model()` names the Migratable that holds it. The
+    board's own section says which controller is active."""
+
+    def state_model(self) -> Migratable:
+        raise NotImplementedError
+
+    def save_state(self) -> dict[str, Any]:
+        return self.state_model().save_state()
+
+    def decode_state(self, sections: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return self.state_model().decode_state(sections)
+
+    def apply_state(self, plan: dict[str, Any]) -> None:
+        self.state_model().apply_state(plan)
+
+    def load_state(self, sections: dict[str, dict[str, Any]]) -> None:
+        self.apply_state(self.decode_state(sections))

@@ -12,6 +12,7 @@ from ..boards.spapr_rtas import (RTAS_OUT_HW_ERROR, RTAS_OUT_PARAM_ERROR, RTAS_O
                                  RtasHandler)
 from ..cpu.ppc64 import Ppc64Cpu
 from ..fdt import Node
+from ..state import MigratesThroughModel
 from .xics import PRIO_MASKED, TYPE_FREE, Xics
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 H_EOI, H_CPPR, H_IPI, H_IPOLL, H_XIRR, H_XIRR_X = 0x64, 0x68, 0x6C, 0x70, 0x74, 0x2FC
 
 
-class SpaprXics:
+class SpaprXics(MigratesThroughModel):
     """The XICS device of a pseries machine, activated and deactivated at run
     time (CAS switches between XICS and XIVE in ic-mode=dual). Its hcalls stay
     registered and answer H_HARDWARE while it is inactive, as QEMU's."""
@@ -96,24 +97,9 @@ class SpaprXics:
         self.machine.trace.guest_error(cpu.index, f"{what} must only be called for emulated XICS")
         return True
 
-    def save_state(self) -> dict:
-        """The model's "xics" section. Which controller is active is the
-        board's "spapr" section, not saved here."""
-        return self.xics.save_state()
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate the whole "xics" section; touches nothing."""
-        return self.xics.decode_state(sections)
-
-    def apply_state(self, plan: dict) -> None:
-        """Store what decode_state accepted (the board has already selected
-        the active controller)."""
-        self.xics.apply_state(plan)
-
-    def load_state(self, sections: dict) -> None:
-        """Validate the whole "xics" section, then store it (the board has
-        already selected the active controller)."""
-        self.xics.load_state(sections)
+    def state_model(self):
+        """The model holds the whole "xics" section (state.MigratesThroughModel)."""
+        return self.xics
 
     # ---- hcalls (H_* as xics_spapr.c) ------------------------------------------------------
     def h_cppr(self, cpu: Ppc64Cpu, a: list[int]) -> HcallResult:

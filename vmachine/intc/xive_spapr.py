@@ -14,6 +14,7 @@ from ..boards.spapr_hcall import (H_FUNCTION, H_HARDWARE, H_P2, H_P3, H_P4, H_P5
 from ..boards.spapr_irq import PHANDLE_INTC, SPAPR_NR_XIRQS, SPAPR_XIRQ_BASE
 from ..boards.spapr_rtas import RtasHandler
 from ..cpu.ppc64 import Ppc64Cpu
+from ..state import MigratesThroughModel
 from ..fdt import Node, u64s
 from .xive import (EAS_END_BLOCK_MASK, EAS_END_BLOCK_SHIFT, EAS_END_DATA_MASK,
                    EAS_END_INDEX_MASK, EAS_END_INDEX_SHIFT, EAS_MASKED, EAS_VALID,
@@ -94,7 +95,7 @@ class TimaWindow:
         x.tm_write(x.tctxs[self.owner.vcpu_id(cpu)], offset, size, value)
 
 
-class SpaprXive:
+class SpaprXive(MigratesThroughModel):
     """The XIVE device of a pseries machine, activated by CAS (dual mode) and
     deactivated again by a later CAS or reset that picks XICS. Its H_INT_*
     hcalls answer H_FUNCTION unless it is active and `exploitation()` (CAS
@@ -213,26 +214,9 @@ class SpaprXive:
         n.prop("linux,phandle", PHANDLE_INTC).prop("phandle", PHANDLE_INTC)
         root.prop("ibm,plat-res-int-priorities", list(PLAT_RES_INT_PRIORITIES))
 
-    # ---- migration -------------------------------------------------------------------------------------
-    def save_state(self) -> dict:
-        """The model's "xive" section. Which controller is active is the
-        board's "spapr" section, not saved here."""
-        return self.xive.save_state()
-
-    def decode_state(self, sections: dict) -> dict:
-        """Validate the whole "xive" section; touches nothing."""
-        return self.xive.decode_state(sections)
-
-    def apply_state(self, plan: dict) -> None:
-        """Store what decode_state accepted (the board has already selected
-        the active controller)."""
-        self.xive.apply_state(plan)
-
-    def load_state(self, sections: dict) -> None:
-        """Validate the whole "xive" section, then store it. The board has
-        selected the active controller before; outputs reach the vCPU lines
-        only while this device is active."""
-        self.xive.load_state(sections)
+    def state_model(self):
+        """The model holds the whole "xive" section (state.MigratesThroughModel)."""
+        return self.xive
 
     # ---- helpers ---------------------------------------------------------------------------------------
     def _err(self, cpu: Ppc64Cpu, what: str, **data) -> None:
