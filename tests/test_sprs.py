@@ -161,14 +161,3 @@ def test_aarch64_access_beyond_the_pa_range_is_an_address_size_fault(words, x0, 
     assert cpu.uc.reg_read(A.UC_ARM64_REG_ELR_EL1) == elr & mask
 
 
-def test_sprs_guest_same_run_on_both_engines():
-    """The trapped SPRs (program checks delivered from a watch callback) stop
-    at the same instruction boundaries on slot.c and on the Python engine."""
-    from guestrun import boot
-    runs = []
-    for c_hooks in (True, False):
-        m = boot("ppc64", "sprs", 1, c_slot_counter=c_hooks)
-        r = m.run(max_insns=10**10)
-        assert r.reason == "poweroff"
-        runs.append((bytes(m.console_out), m.clock.now, [c.registers() for c in m.cpus]))
-    assert runs[0] == runs[1]

@@ -1,9 +1,18 @@
 """The machine: RAM, MMIO map, vCPUs, virtual clock, trace and the run loop.
 
-The run loop is a fixed round-robin: every running vCPU, in index order, gets
-one slot of at most `quantum` instructions; after each round the clock
-advances by the quantum and due timers fire. Nothing in it depends on host
-time or dict order, so a run is a pure function of the guest and its inputs.
+Virtual time counts instructions: one instruction is one nanosecond of the
+vCPU that executes it (QEMU's -icount shift=0, per vCPU). The run loop is a
+fixed round-robin of rounds: a round starts at the machine time T and ends
+at the latest of T + quantum and the next timer deadline, whichever is
+sooner (`_round_limit`); every running vCPU, in index order, gets one slot
+from T (its time is set to T) up to that limit, ending on the first
+translation-block boundary at or past it. A vCPU woken during the round
+(an IPI, PSCI CPU_ON, RTAS start-cpu) joins it at the end, from the waker's
+time. The machine clock then moves to the latest time a vCPU reached in the
+round (`_round_end`), and due timers fire. So the vCPUs run in parallel in
+virtual time, a single vCPU's clock advances exactly by the instructions it
+executed, and nothing depends on host time or dict order: a run is a pure
+function of the guest, its inputs and the quantum.
 (The optional wall-clock limit and Ctrl-C only decide *when run() returns*,
 and a run that stops for them says so: they can stop it inside a slot or a
 round, and the next run() continues the schedule exactly where it was.)
@@ -78,10 +87,6 @@ class Machine:
         self.clock = VirtualClock(quantum)
         self.trace = Trace(self.clock.peek, trace_echo)
         self.quantum = quantum
-        # vCPUs run on the C slot engine (vmachine/cpu/slot.c) when it builds
-        # here; False: the Python engine (cpu/pyhooks.py; same results, slower;
-        # for tests and benchmarks).
-        self.c_slot_counter = True
         self.cpus: list[VCpu] = []
         self.board: MachineBoard | None = None
         self.console_out = bytearray()          # the last console_limit bytes of output
@@ -97,18 +102,52 @@ class Machine:
         # host work queued from other threads, e.g. msi_routing irqfd triggers.
         self.round_hooks: list[Callable[[], None]] = []
         # Where run() left the schedule: the vCPUs still to run in this round
-        # (None: at a round boundary; empty: the round's end is next), the
-        # budget left of a slot stopped for the host (for _round[0]), a round
-        # end whose timers did not all fire, a host stop not yet acted on.
+        # (None: at a round boundary; empty: the round's end is next; a
+        # first vCPU that is `suspended` continues its slot), the round's
+        # time limit and the latest time reached in it, a round end whose
+        # timers did not all fire, a host stop not yet acted on.
         self._round: list[VCpu] | None = None
-        self._slot_left: int | None = None
+        self._round_limit = 0
+        self._round_end = 0
         self._timers_due = False
         self._host_stop: str | None = None
-        self.clock.on_poll = self._end_slot
+        self.clock.now_fn = self._time_now
+        self.clock.on_timer_added = self._timer_added
 
-    def _end_slot(self) -> None:
-        if self._running_cpu is not None:
-            self._running_cpu.request_stop()
+    def _time_now(self) -> int:
+        """Virtual time as the code running now sees it: the running vCPU's
+        time at its current instruction; between slots, the machine's."""
+        cpu = self._running_cpu
+        return cpu.local_now() if cpu is not None else self.clock.now
+
+    def _timer_added(self, deadline: int) -> None:
+        """A timer armed inside a round: the round, and the running slot,
+        end no later than its deadline (on a block boundary)."""
+        if self._round is None or deadline >= self._round_limit:
+            return
+        self._round_limit = max(deadline, self.clock.now)
+        cpu = self._running_cpu
+        if cpu is not None and deadline < cpu.slot_end:
+            cpu.slot_end = deadline
+            rec = cpu.engine.rec
+            if cpu.engine.running:
+                rec.remaining = min(rec.remaining, deadline - rec.time_origin - rec.executed)
+
+    def cpu_runnable(self, cpu: VCpu) -> None:
+        """A vCPU woken or started by the running one joins the round, from
+        the waker's time (or its own, if later); woken at a round boundary,
+        it runs from the next round."""
+        waker = self._running_cpu
+        if self._round is None or waker is None or cpu.scheduled:
+            return
+        start = max(waker.local_now(), cpu.time)
+        if start < self._round_limit:
+            cpu.time = start
+            cpu.scheduled = True
+            self._round.append(cpu)
+
+    def slot_over(self) -> bool:
+        return self._exit is not None
 
     # ---- services the CPUs and devices use -----------------------------------------------
     def firmware_call(self, cpu: VCpu) -> None:
@@ -186,13 +225,10 @@ class Machine:
                     return started
                 if not started:
                     continue
-            stop = self._run_round(self._round, deadline)
+            stop = self._run_round(self._round, deadline, max_insns)
             if stop is not None:
                 return stop
-            self._round = None
-            self.clock.advance(self.quantum)
-            self._timers_due = True
-            self._fire_timers()
+            self._end_round()
             if until is not None and until(self):
                 return self._result("event")
             if max_insns is not None and self.insns >= max_insns:
@@ -216,26 +252,55 @@ class Machine:
             if self._host_stop is not None:
                 return self._take_host_stop()
             return False
+        now = self.clock.now
+        limit = now + self.quantum
+        d = self.clock.next_deadline()
+        if d is not None and now < d < limit:
+            limit = d
+        self._round_limit, self._round_end = limit, now
+        for c in runnable:
+            c.time, c.scheduled = now, True
         self._round = runnable
         return True
 
-    def _run_round(self, rnd: list[VCpu], deadline: float | None) -> RunResult | None:
+    def _end_round(self) -> None:
+        """The clock moves to the latest time a vCPU reached; timers fire."""
+        self._round = None
+        for c in self.cpus:
+            c.scheduled = False
+        now = self.clock.now
+        self.clock.advance(max(self._round_end, now + 1) - now)
+        self._timers_due = True
+        self._fire_timers()
+
+    def _run_round(self, rnd: list[VCpu], deadline: float | None,
+                   max_insns: int | None = None) -> RunResult | None:
         """The round's remaining slots, in order; a RunResult when the host
         stops the run inside the round (the round is kept to continue)."""
         while rnd:
             cpu = rnd[0]
-            budget = self._slot_budget(cpu)
-            if budget is None:
+            if not self._slot_start(cpu):
                 del rnd[0]
+                cpu.scheduled = False
                 continue
-            n = self._run_slot(cpu, rnd, budget)
+            exact = None
+            if max_insns is not None:
+                left = max_insns - self.insns
+                if left <= 0:
+                    return self._result("max-insns")
+                if left <= cpu.slot_end - cpu.time + 4096:   # within reach of this slot
+                    exact = left
+            n = self._run_slot(cpu, rnd, exact)
             self.insns += n
+            self._round_end = max(self._round_end, cpu.time)
             if cpu.suspended:
-                self._slot_left = budget - n
-                if self._host_stop is None:           # a stale request: do not stop again
+                if self._host_stop is None and exact is None:   # a stale request: do not stop again
                     cpu.clear_host_stop()
+                if exact is not None and self.insns >= max_insns:
+                    return self._result("max-insns")
             else:
                 del rnd[0]
+                cpu.scheduled = False
                 if self._exit is not None:
                     return None
             if self._host_stop is not None:
@@ -244,36 +309,37 @@ class Machine:
                 return self._result("wall-clock")
         return None
 
-    def _slot_budget(self, cpu: VCpu) -> int | None:
-        """The instructions of `cpu`'s next slot: a fresh quantum, or what is
-        left of a slot stopped for the host (None: the vCPU no longer runs)."""
-        if self._slot_left is None:
-            if cpu.state is not CpuState.RUNNING:
-                return None
-            self.clock.start_slot()
+    def _slot_start(self, cpu: VCpu) -> bool:
+        """Set `cpu` up for its slot: a fresh one ends at the round's limit
+        and begins with the interrupts due; a suspended one goes on. False:
+        the vCPU no longer runs in this round."""
+        if cpu.suspended:
+            return cpu.state is CpuState.RUNNING
+        if cpu.state is not CpuState.RUNNING or cpu.time >= self._round_limit:
+            return False
+        cpu.slot_end = self._round_limit
+        self._running_cpu = cpu
+        try:
             cpu.take_pending_interrupts()
-            return self.quantum
-        budget, self._slot_left = self._slot_left, None
-        if cpu.state is not CpuState.RUNNING:         # the host stopped it since
-            return None
-        return budget
+        finally:
+            self._running_cpu = None
+        return cpu.state is CpuState.RUNNING
 
-    def _run_slot(self, cpu: VCpu, rnd: list[VCpu], budget: int) -> int:
+    def _run_slot(self, cpu: VCpu, rnd: list[VCpu], exact: int | None) -> int:
         """One slot; an exception from host code in a callback is re-raised
         with the machine at a consistent point (the count charged, the slot
-        kept to continue when it stopped before an instruction)."""
+        kept to continue when it stopped on a boundary)."""
         self._running_cpu = cpu
         if self._host_stop is not None:               # noted before the handler could see cpu
             cpu.request_host_stop()
         try:
-            return cpu.run_slot(budget)
+            return cpu.run_slot(exact)
         except BaseException:
-            n = cpu.engine.last_count
-            self.insns += n
-            if cpu.engine.host_stopped:               # before an instruction: go on later
-                self._slot_left = budget - n
-            else:
+            self.insns += cpu.slot_executed
+            self._round_end = max(self._round_end, cpu.time)
+            if not cpu.suspended:                     # else: on a boundary, go on later
                 del rnd[0]
+                cpu.scheduled = False
             raise
         finally:
             self._running_cpu = None
@@ -356,18 +422,20 @@ class Machine:
         return True
 
     def step(self, cpu_index: int = 0) -> StepRecord:
-        """Execute one instruction on one vCPU (the others do not move).
-        Ctrl-C during the step is noted and raised as KeyboardInterrupt once
-        the instruction is complete (in the main thread)."""
+        """Execute one instruction on one vCPU (the others do not move), or
+        take the interrupt due at this boundary. The vCPU's time advances
+        by what it executes. Ctrl-C during the step is noted and raised as
+        KeyboardInterrupt once the instruction is complete (in the main
+        thread)."""
         cpu = self.cpus[cpu_index]
         with self._host_stops(False):
-            self.clock.start_slot()
             self._running_cpu = cpu
+            before = cpu.time
             try:
                 rec = cpu.step()
             finally:
                 self._running_cpu = None
-            self.insns += 1
+            self.insns += cpu.time - before
         return rec
 
     def _result(self, reason: str, status: int = 0) -> RunResult:
@@ -440,14 +508,20 @@ class Machine:
             elif self.ram.buf[off:end] != zero[:end - off]:
                 self.ram.buf[off:end] = zero[:end - off]
         self.clock.reset()
-        self.clock.now, self.clock.reads = mach["clock_now"], mach["clock_reads"]
+        self.clock.now = mach["clock_now"]
         self.insns = mach["insns"]
         self._exit = tuple(mach["exit"]) if mach["exit"] else None   # type: ignore[assignment]
+        self._round_limit, self._round_end = mach["round_limit"], mach["round_end"]
+        for i, cpu in enumerate(self.cpus):
+            cpu.time, cpu.slot_end = mach["cpu_time"][i], mach["slot_end"][i]
+            cpu.suspended, cpu.engine.rec.defer = mach["suspended"][i], int(mach["defer"][i])
+            cpu.scheduled = False
         if mach["round"] is None:                  # saved at a round boundary
-            self._round, self._slot_left = None, None
-        else:                                      # inside a round (Ctrl-C, wall clock)
+            self._round = None
+        else:                                      # inside a round (Ctrl-C, wall clock, max-insns)
             self._round = [self.cpus[i] for i in mach["round"]]
-            self._slot_left = None if mach["slot_left"] == -1 else mach["slot_left"]
+            for cpu in self._round:
+                cpu.scheduled = True
         self._timers_due = False
         for cpu, plan in zip(self.cpus, cpus):
             cpu.set_irq_line(False)

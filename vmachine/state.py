@@ -531,33 +531,44 @@ class _Exit(Kind):
 
 def _machine_check(m: Any, v: dict) -> None:
     """A position inside a round (saved when the run stopped inside one):
-    vCPU indexes still to run, ascending, each once, and the budget left of
-    the first one's slot (-1: none; else 1..quantum, with a vCPU to run)."""
-    rnd, left = v["round"], v["slot_left"]
-    if (rnd is None) != (left is None):
-        raise StateError("snapshot section 'machine' has only one of 'round' and 'slot_left'")
-    if rnd is None:
-        return
-    if any(i >= len(m.cpus) for i in rnd) or rnd != sorted(set(rnd)):
-        raise StateError("snapshot field machine.round is out of range or out of order")
-    if not (left == -1 or (rnd and 1 <= left <= m.quantum)):
-        raise StateError("snapshot field machine.slot_left is out of range")
+    vCPU indexes still to run, each once, the first of which may be
+    `suspended` (its slot stopped for the host); per-vCPU lists of the
+    machine's length; no vCPU ahead of the round's limit."""
+    n = len(m.cpus)
+    for key in ("cpu_time", "slot_end", "suspended", "defer"):
+        if len(v[key]) != n:
+            raise StateError(f"snapshot field machine.{key} has {len(v[key])} entries, not {n}")
+    rnd = v["round"]
+    if rnd is not None and (any(i >= n for i in rnd) or len(set(rnd)) != len(rnd)):
+        raise StateError("snapshot field machine.round is out of range or repeats a vCPU")
+    held = [i for i in range(n) if v["suspended"][i] or v["defer"][i]]
+    if held and (rnd is None or held != [rnd[0]]):
+        raise StateError("snapshot field machine.suspended names a vCPU that is not next in the round")
+    if any(t > v["round_limit"] + 4096 for t in v["cpu_time"]) and rnd is not None:
+        raise StateError("snapshot field machine.cpu_time is past the round's limit")
 
 
 def _no_put(m: Any, value: Any) -> None:
     """Stored by Machine.restore's second phase."""
 
 
-MACHINE_STATE = VMStateDescription("machine", 1, (
+# v2: virtual time counts instructions per vCPU (cpu_time, slot_end, the
+# round's limit and end); the suspended slot is the vCPU's own (suspended,
+# defer) instead of v1's slot_left and clock_reads.
+MACHINE_STATE = VMStateDescription("machine", 2, (
     Field("insns", U64, put_fn=_no_put),
     Field("clock_now", U64, get_fn=lambda m: m.clock.now, put_fn=_no_put),
-    Field("clock_reads", U64, get_fn=lambda m: m.clock.reads, put_fn=_no_put),
     Field("exit", _Exit(), attr="_exit", put_fn=_no_put),
     Field("round", Array(UInt(32)), optional=True, put_fn=_no_put,
           get_fn=lambda m: None if m._round is None else [c.index for c in m._round]),
-    Field("slot_left", SInt(64), optional=True, put_fn=_no_put,
-          get_fn=lambda m: None if m._round is None
-          else (-1 if m._slot_left is None else m._slot_left)),
+    Field("round_limit", U64, attr="_round_limit", put_fn=_no_put),
+    Field("round_end", U64, attr="_round_end", put_fn=_no_put),
+    Field("cpu_time", Array(U64), put_fn=_no_put, get_fn=lambda m: [c.time for c in m.cpus]),
+    Field("slot_end", Array(U64), put_fn=_no_put, get_fn=lambda m: [c.slot_end for c in m.cpus]),
+    Field("suspended", Array(BOOL), put_fn=_no_put,
+          get_fn=lambda m: [bool(c.suspended) for c in m.cpus]),
+    Field("defer", Array(BOOL), put_fn=_no_put,
+          get_fn=lambda m: [bool(c.engine.rec.defer) for c in m.cpus]),
 ), check=_machine_check)
 
 

@@ -39,7 +39,7 @@ def create_board(machine: str = "pseries", *, ram_size: int | None = None, smp: 
                  cpu_model: str | None = None, quantum: int | None = None,
                  console: Callable[[bytes], None] | None = None,
                  trace_echo: Callable[[str], None] | None = None, no_reboot: bool = False,
-                 c_slot_counter: bool = True, **extra_props: Any) -> Machine:
+                 **extra_props: Any) -> Machine:
     name, props = parse_machine_spec(machine)
     props.update({k.replace("_", "-"): str(v) for k, v in extra_props.items()})
     cls = board_class(name)
@@ -48,7 +48,6 @@ def create_board(machine: str = "pseries", *, ram_size: int | None = None, smp: 
     size = ram_size if ram_size is not None else cls.default_ram
     cls.validate(cfg, size)
     m = Machine(cls.ram_base, size, quantum or DEFAULT_QUANTUM, console, trace_echo)
-    m.c_slot_counter = c_slot_counter
     board = cls(cfg, m)
     m.board = board
     board.build()

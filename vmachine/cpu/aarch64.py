@@ -4,7 +4,11 @@ Every Unicorn quirk for AArch64 system code lives here
 (see ../shared/unicorn-notes.md):
   * SCR_EL3.RW and HCR_EL2.RW are set once so an EL1->EL1 ERET is legal;
   * MRS/MSR of registers the board emulates (GIC ICC_*, the generic timer)
-    trap through UC_HOOK_INSN: the handler writes Xt and PC + 4, returns 1;
+    trap through UC_HOOK_INSN (slot.c): the handler writes Xt and returns 1;
+    for a register Unicorn does not implement, Unicorn ends the block at the
+    instruction with PC on it, so slot.c moves PC past it (which registers
+    Unicorn implements is probed once per process: `unicorn_implements`);
+    CNTVCT_EL0/CNTPCT_EL0 reads are answered in slot.c itself;
   * `hvc` at EL1 is UNDEF here (intno 1, PC at the hvc): decoded and sent to
     the board's firmware (PSCI) dispatch, then PC + 4; `smc` (13) and every
     other synchronous exception are delivered to the guest's VBAR_EL1 with the
@@ -14,14 +18,16 @@ Every Unicorn quirk for AArch64 system code lives here
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
-from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc
+from unicorn import UC_ARCH_ARM64, UC_HOOK_INSN, UC_HOOK_INTR, UC_MODE_ARM, UC_PROT_ALL, Uc
 from unicorn import arm64_const as A
 
 from . import decode
 from ..state import Field, StateError, Str, Struct, U64, VMStateDescription
 from .base import CpuState, VCpu
+from .slot import SR_COUNTER, SR_KNOWN_READ, SR_KNOWN_WRITE
 
 _XREG = tuple(A.UC_ARM64_REG_X0 + n for n in range(29)) + (A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30)
 
@@ -43,6 +49,89 @@ ISS_WNR = 1 << 6
 ISS_FNV = 1 << 10                    # FAR not valid
 
 EXCP_UDEF, EXCP_SWI, EXCP_PREFETCH_ABORT, EXCP_DATA_ABORT, EXCP_BKPT, EXCP_SMC = 1, 2, 3, 4, 7, 13
+
+# The counters slot.c reads from the vCPU's time, as the generic timer
+# (devices/arm_timer.py) defines them: ns // 16 (62.5 MHz), no offset.
+COUNTER_REGS = frozenset({(3, 3, 14, 0, 1), (3, 3, 14, 0, 2)})     # CNTPCT_EL0, CNTVCT_EL0
+
+
+def _sysreg_insn(key: tuple[int, int, int, int, int], is_write: bool) -> int:
+    op0, op1, crn, crm, op2 = key
+    return (0xD5300000 if not is_write else 0xD5100000) | (op0 & 1) << 19 | op1 << 16 \
+        | crn << 12 | crm << 8 | op2 << 5
+
+
+class _Probe:
+    """One scratch Unicorn instance for every `unicorn_implements` question."""
+    BASE = 0x1000
+
+    def __init__(self) -> None:
+        self.uc = uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        uc.mem_map(self.BASE, 0x1000, UC_PROT_ALL)
+        self.calls = 0
+        for insn in (A.UC_ARM64_INS_MRS, A.UC_ARM64_INS_MSR):
+            uc.hook_add(UC_HOOK_INSN, self._hook, None, 1, 0, insn)
+        uc.hook_add(UC_HOOK_INTR, lambda uc, intno, _: uc.emu_stop())
+
+    def _hook(self, uc: Uc, reg: int, cp: Any, _: Any) -> int:
+        self.calls += 1
+        return 1 if self.calls == 1 else 0
+
+    def implements(self, key: tuple[int, int, int, int, int], is_write: bool) -> bool:
+        uc, base = self.uc, self.BASE
+        uc.mem_write(base, _sysreg_insn(key, is_write).to_bytes(4, "little")
+                     + (0xD503201F).to_bytes(4, "little"))      # nop
+        uc.ctl_remove_cache(base, base + 8)
+        self.calls = 0
+        try:
+            uc.emu_start(base, base + 8, count=0)
+        except Exception:
+            return False
+        return self.calls == 1 and uc.reg_read(A.UC_ARM64_REG_PC) == base + 8
+
+
+@functools.lru_cache(maxsize=1)
+def _probe() -> _Probe:
+    return _Probe()
+
+
+_known: dict[str, bool] | None = None
+
+
+def _known_file() -> Any:
+    import unicorn
+    from ..toolchain import cache_root
+    return cache_root() / f"unicorn-{unicorn.__version__}-sysregs.txt"
+
+
+def unicorn_implements(key: tuple[int, int, int, int, int], is_write: bool) -> bool:
+    """Whether this Unicorn build implements MRS (MSR) of the register: a
+    hook that returns 1 then lets the block go on to the next instruction;
+    for an unknown register Unicorn ends the block with PC still on the
+    access (it would raise UNDEF there), so the access comes round again.
+    Probed once per Unicorn version (a probe costs ~2 ms; the answers are
+    kept next to the build cache)."""
+    global _known
+    name = ",".join(map(str, key)) + (",w" if is_write else ",r")
+    if _known is None:
+        _known = {}
+        try:
+            for line in _known_file().read_text().split():
+                k, _, v = line.rpartition("=")
+                _known[k] = v == "1"
+        except (OSError, ValueError):
+            pass
+    if name not in _known:
+        _known[name] = _probe().implements(key, is_write)
+        try:
+            f = _known_file()
+            f.parent.mkdir(parents=True, exist_ok=True)
+            with open(f, "a") as out:
+                out.write(f"{name}={int(_known[name])}\n")
+        except OSError:
+            pass
+    return _known[name]
+
 
 class SysRegTable(dict):
     """The trapped system registers; tells the engine about new keys."""
@@ -81,7 +170,13 @@ class Aarch64Cpu(VCpu):
         # MRS/MSR of the registers in this table trap to Python; the engine
         # keeps the others (ELR, SPSR, TPIDR...) away from it where it can.
         self.engine.trap_sysregs(self._on_mrs, self._on_msr)
-        self.sysregs = SysRegTable(self.engine.emulate_sysreg)
+        self.sysregs = SysRegTable(self._emulate_sysreg)
+
+    def _emulate_sysreg(self, key: tuple[int, int, int, int, int]) -> None:
+        flags = (SR_KNOWN_READ if unicorn_implements(key, False) else 0) \
+            | (SR_KNOWN_WRITE if unicorn_implements(key, True) else 0) \
+            | (SR_COUNTER if key in COUNTER_REGS else 0)
+        self.engine.emulate_sysreg(key, flags)
 
     def _create_uc(self) -> Uc:
         uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
@@ -115,9 +210,9 @@ class Aarch64Cpu(VCpu):
         entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))
         if entry is None or entry[0] is None:
             return 0
-        regs = self.regs
-        regs.write(reg, entry[0](self))
-        regs.write(A.UC_ARM64_REG_PC, regs.read(A.UC_ARM64_REG_PC) + 4)
+        value = entry[0](self)
+        if reg != A.UC_ARM64_REG_XZR:
+            self.regs.write(reg, value)
         return 1
 
     def _on_msr(self, reg: int, cp: Any) -> int:
@@ -125,8 +220,6 @@ class Aarch64Cpu(VCpu):
         if entry is None or entry[1] is None:
             return 0
         entry[1](self, cp.val)
-        regs = self.regs
-        regs.write(A.UC_ARM64_REG_PC, regs.read(A.UC_ARM64_REG_PC) + 4)
         return 1
 
     # ---- exceptions ------------------------------------------------------------------
@@ -206,10 +299,14 @@ class Aarch64Cpu(VCpu):
 
     def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
         pc = self.pc
+        # The block ends here: PC is on the instruction for UDEF, BKPT and
+        # data aborts (it counts as executed), past it for SVC and SMC; a
+        # prefetch abort executed nothing.
+        self.engine.cut(pc if intno in (EXCP_SWI, EXCP_SMC, EXCP_PREFETCH_ABORT) else pc + 4)
         if intno == EXCP_UDEF:
             insn = self.read_insn(pc)
             if decode.a64_is_hvc(insn) and not self._lower():
-                self.pc = pc + 4                      # HVC returns after the instruction
+                self.regs.write_pc_in_hook(A.UC_ARM64_REG_PC, pc + 4)   # HVC returns after it
                 self.svc.firmware_call(self)
                 return
             self.svc.trace.guest_error(self.index, "undefined instruction", pc=pc, insn=insn)
@@ -263,12 +360,12 @@ class Aarch64Cpu(VCpu):
         self.request_stop()
 
     def _after_run(self) -> None:
-        # WFI ends emu_start with PC after it: halt until an interrupt arrives.
-        if not self._stop_requested and self._fault is None and self.pending_sync is None \
-                and self.state is CpuState.RUNNING:
+        # WFI ends emu_start with PC after it, at the end of its block (no
+        # later block started): halt until an interrupt arrives.
+        if self._fault is None and self.pending_sync is None and self.state is CpuState.RUNNING:
             pc = self.pc
-            if self.svc.ram.contains(pc - 4, 4) and decode.a64_is_wfi(self.read_insn(pc - 4)) \
-                    and not self.wants_interrupt():
+            if self.engine.rec.block_end == pc and self.svc.ram.contains(pc - 4, 4) \
+                    and decode.a64_is_wfi(self.read_insn(pc - 4)) and not self.wants_interrupt():
                 self.state = CpuState.HALTED
                 self.svc.trace.log(self.index, "cpu", "wfi")
         super()._after_run()

@@ -7,7 +7,11 @@ knows which interrupt controller drives that line: devices call
 `set_irq_line`, the machine's run loop calls `run_slot`, and the board's
 dispatch tables (`CpuServices`) answer hypercalls and system registers.
 How Unicorn is made to count, stop and call back is its engine's business
-(engine.py): the vCPU says what to watch, never how.
+(slot.py): the vCPU says what to watch, never how.
+
+Time: each vCPU has its own virtual time, `time` (ns = instructions executed,
+as QEMU's -icount shift=0), which the machine's scheduler sets at the start
+of each slot; inside a slot the engine knows how far it is.
 """
 from __future__ import annotations
 
@@ -20,9 +24,7 @@ from unicorn import (UC_HOOK_MEM_FETCH_UNMAPPED, UC_HOOK_MEM_READ_UNMAPPED, UC_H
                      UC_PROT_ALL, Uc, UcError)
 
 from ..memory import AccessAssembler, GuestRAM, MmioMap, MmioRegion
-from .engine import Engine
-from .pyhooks import PythonHookEngine
-from .slot import CSlotEngine
+from .slot import SlotEngine
 
 try:                                   # the binding's C entry points (unicorn 2.1.x)
     from unicorn.unicorn_py3.unicorn import uclib as _uclib
@@ -47,7 +49,6 @@ class CpuServices(Protocol):
     mmio: MmioMap
     clock: "VirtualClock"
     trace: "Trace"
-    c_slot_counter: bool          # run on slot.c when it builds here (else the Python engine)
 
     def firmware_call(self, cpu: "VCpu") -> None:
         """A hypercall (PPC `sc 1`) or PSCI call (AArch64 hvc): the board reads
@@ -57,6 +58,12 @@ class CpuServices(Protocol):
 
     def shutdown(self, reason: str, status: int = 0) -> None:
         """End the run (reason "error" with `fatal` set: a one-line report)."""
+
+    def cpu_runnable(self, cpu: "VCpu") -> None:
+        """`cpu` was halted or stopped and runs now (woken, started)."""
+
+    def slot_over(self) -> bool:
+        """The running slot must end now (the machine is exiting)."""
 
 
 @dataclass
@@ -121,6 +128,19 @@ class FastRegs:
         _uclib.uc_reg_read_batch(self._uch, ids, ptrs, n)
         return list(vals)
 
+    def write_pc_in_hook(self, reg: int, value: int) -> None:
+        """PC written from a Unicorn callback that is not a code hook (an
+        exception, a memory access): uc_reg_write2, which leaves the block
+        for the new PC without switching off Unicorn's PC sync for later
+        memory hooks (uc_reg_write would, until an exit through a code-hook
+        check, which such a block never makes)."""
+        if self.direct:
+            self._buf.value = value & 0xFFFF_FFFF_FFFF_FFFF
+            size = ctypes.c_size_t(8)
+            _uclib.uc_reg_write2(self._uch, reg, self._ref, ctypes.byref(size))
+        else:
+            self.uc.reg_write(reg, value & 0xFFFF_FFFF_FFFF_FFFF)
+
     def write(self, reg: int, value: int) -> None:
         if self.direct:
             self._buf.value = value & 0xFFFF_FFFF_FFFF_FFFF
@@ -140,29 +160,41 @@ class VCpu:
     def __init__(self, index: int, services: CpuServices):
         self.index = index
         self.svc = services
-        self.state = CpuState.STOPPED
+        self._state = CpuState.STOPPED
         self.irq_line = False                  # the controller's output, level
         self._stop_requested = False
         self.suspended = False                 # the last slot stopped for the host only
+        self.time = 0                          # virtual ns at the last boundary (see module doc)
+        self.slot_end = 0                      # the time at which the current slot ends
+        self.scheduled = False                 # in the machine's current round
+        self.delivered: list[str] = []         # interrupts taken in the last run_slot
+        self.slot_executed = 0                 # instructions of the last run_slot
         self._unassigned_pages: set[int] = set()
         self.uc = self._create_uc()
         self.regs = FastRegs(self.uc)
-        self.engine = self._attach_engine(services.c_slot_counter)
+        self.engine = SlotEngine(self.uc, self._on_slot_block, self._on_watched,
+                                 self.interrupt_enable_bit)
         self.uc.mem_map_ptr(services.ram.base, services.ram.size, UC_PROT_ALL, services.ram.host_addr)
         self.assembler = AccessAssembler(index, self._current_access_size, self.big_endian)
-        self._size_cache: dict[int, int] = {}
         services.mmio.listen(self._map_region, self._unmap_region)
         self.uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
                          | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)
         self._fault: tuple[int, int, int, bool, bool] | None = None   # pc, addr, size, write, fetch
         self.pending_sync: Callable[[], None] | None = None
 
-    def _attach_engine(self, use_c: bool) -> Engine:
-        """Instruction counting and exact stops: the C hooks of slot.c when
-        asked for and they can be built here, else the Python engine."""
-        args = (self.uc, self._on_slot_block, self._on_watched, self.interrupt_enable_bit)
-        engine = CSlotEngine.attach(*args) if use_c else None
-        return engine if engine is not None else PythonHookEngine(*args)
+    @property
+    def state(self) -> CpuState:
+        return self._state
+
+    @state.setter
+    def state(self, value: CpuState) -> None:
+        was, self._state = self._state, value
+        if value is CpuState.RUNNING and was is not CpuState.RUNNING:
+            self.svc.cpu_runnable(self)
+
+    def local_now(self) -> int:
+        """This vCPU's virtual time at the current instruction."""
+        return self.time + (self.engine.position() if self.engine.running else 0)
 
     # ---- architecture hooks -------------------------------------------------
     def _create_uc(self) -> Uc:
@@ -203,18 +235,9 @@ class VCpu:
 
     # ---- MMIO -----------------------------------------------------------------
     def _current_access_size(self) -> int:
-        pc = self.pc
-        ram = self.svc.ram
-        if ram.base <= pc and pc + 4 <= ram.end:      # straight from the RAM buffer
-            o = pc - ram.base
-            insn = int.from_bytes(ram.buf[o:o + 4], "big" if self.big_endian else "little")
-        else:
-            insn = self.read_insn(pc)
-        key = (pc << 32) | insn
-        size = self._size_cache.get(key)
-        if size is None:
-            size = self._size_cache[key] = self.access_size_at(insn)
-        return size
+        """The size of the guest's access being split into device callbacks
+        (slot.c's memory hook on every MMIO window records it)."""
+        return self.engine.rec.access_size
 
     def _map_region(self, region: MmioRegion) -> None:
         for page in [p for p in self._unassigned_pages if region.base <= p < region.end]:
@@ -222,6 +245,7 @@ class VCpu:
             self._unassigned_pages.discard(page)
         dev, asm = region.device, self.assembler
         base = region.base
+        self.engine.hook_mmio(base, region.end)
 
         def rd(uc: Uc, offset: int, size: int, _: Any) -> int:
             return asm.read(dev, offset, size)
@@ -253,6 +277,7 @@ class VCpu:
         """RAZ/WI page for an unassigned address, mapped on first touch; its
         accesses go through the assembler, so each is logged once, at its width."""
         dev, asm = _UnassignedPage(page, self.svc.trace), self.assembler
+        self.engine.hook_mmio(page, page + 0x1000)
 
         def rd(uc: Uc, offset: int, size: int, _: Any) -> int:
             return asm.read(dev, offset, size)
@@ -267,7 +292,6 @@ class VCpu:
         host replaced RAM under Unicorn (images reloaded at reset, a snapshot
         restored), which Unicorn cannot see."""
         self.engine.flush_translations(self.svc.ram.base, self.svc.ram.end)
-        self._size_cache.clear()
 
     # ---- interrupt line -------------------------------------------------------
     def set_irq_line(self, level: bool) -> None:
@@ -275,7 +299,7 @@ class VCpu:
         if level == self.irq_line:
             return
         self.irq_line = level
-        if level and self.state is CpuState.HALTED:
+        if level and self._state is CpuState.HALTED:
             self.state = CpuState.RUNNING
         self.update_delivery_watch()
 
@@ -300,8 +324,7 @@ class VCpu:
         if self.wants_interrupt() and self.interrupts_enabled():
             self.request_stop()
         watch = self.external_pending() and not self.interrupts_enabled()
-        if self.engine.watch_delivery(watch, self.watch_enable_bits() if watch else None):
-            self.request_stop()
+        self.engine.watch_delivery(watch, self.watch_enable_bits() if watch else None)
 
     def _on_slot_block(self, address: int) -> None:
         """At a block start while a masked interrupt waits: deliverable now?"""
@@ -309,8 +332,8 @@ class VCpu:
             self.request_stop()
 
     def request_stop(self) -> None:
-        """End the current slot before the next instruction, whatever the
-        translation blocks are (the engine ignores it outside a slot)."""
+        """A guest-visible stop at the next block boundary (an interrupt to
+        take, an exception to deliver); the slot goes on after it."""
         self._stop_requested = True
         self.engine.request_stop()
 
@@ -328,7 +351,10 @@ class VCpu:
         """Call `_on_watched(address)` before the instruction there executes."""
         self.engine.watch(address)
 
-    def _on_watched(self, address: int) -> None:
+    def _on_watched(self, address: int) -> int:
+        """Emulate the watched instruction at `address`: the address where
+        the current block ends (address + 4: emulated or faulted), or 0 to
+        let it run natively."""
         raise NotImplementedError
 
     def take_pending_interrupts(self) -> str | None:
@@ -349,33 +375,65 @@ class VCpu:
             what = "timer"
         else:
             return None
+        self.delivered.append(what)
         self.update_delivery_watch()
         return what
 
     # ---- running --------------------------------------------------------------
-    def run_slot(self, budget: int) -> int:
-        """Run `budget` instructions, fewer if something stops the slot.
-        Returns the instructions executed (exact on slot.c; the budget on
-        the Python engine, which cannot tell). `suspended` is then True when
-        the slot stopped only for the host (`request_host_stop`) before an
-        instruction: nothing was done at its end, and running the rest of the
-        budget continues it exactly."""
-        self._stop_requested = False
-        self._fault = None
-        self.suspended = False
+    def run_slot(self, exact: int | None = None) -> int:
+        """Run until `slot_end` (the first block boundary at or past it), a
+        halt, a machine exit, or - with `exact` - exactly that many
+        instructions; interrupts and exceptions are taken at block
+        boundaries on the way. Returns the instructions executed; `time`
+        moved by as many. `suspended` is then True when the slot stopped for
+        the host only (Ctrl-C, a wall-clock limit, `exact`): running it again
+        continues it exactly."""
         engine = self.engine
-        try:
-            engine.run(self.pc, budget)
-        except UcError as e:
-            if self._fault is None:
-                self.cannot_emulate(f"Unicorn: {e}")
-                return engine.last_count
-        if engine.host_stopped:
-            self.suspended = True
-            return engine.last_count
-        engine.end_run()
-        self._after_run()
-        return engine.last_count
+        idle = 0
+        self.delivered = []
+        self.slot_executed = 0                 # (read by the machine if a callback raised)
+        while True:
+            self._stop_requested = False
+            self._fault = None
+            self.suspended = False
+            budget = self.slot_end - self.time
+            if budget <= 0 and not engine.rec.defer:
+                break
+            due = self.wants_interrupt() and self.interrupts_enabled()
+            try:
+                engine.run(self.pc, budget, self.time, exact, stop_first=due)
+            except UcError as e:
+                if self._fault is None:
+                    self._advance(engine.last_count)
+                    self.cannot_emulate(f"Unicorn: {e}")
+                    break
+                engine.cut(self._fault[0] + (0 if self._fault[4] else 4))
+                engine.last_count = engine.rec.executed - engine._base
+            except BaseException:
+                self._advance(engine.last_count)
+                self.suspended = engine.host_stopped    # on a boundary: the slot goes on later
+                raise
+            n = engine.last_count
+            self._advance(n)
+            if exact is not None:
+                exact -= n
+            if engine.host_stopped:
+                self.suspended = True
+                break
+            delivered = len(self.delivered)
+            self._after_run()
+            if self.state is not CpuState.RUNNING or self.svc.slot_over():
+                break
+            if exact is not None and len(self.delivered) > delivered:
+                break                          # a single step that took an interrupt
+            idle = idle + 1 if n == 0 else 0
+            if idle > 2:
+                break                          # nothing moves: let the round end
+        return self.slot_executed
+
+    def _advance(self, n: int) -> None:
+        self.time += n
+        self.slot_executed += n
 
     def cannot_emulate(self, why: str) -> None:
         """The instruction at PC cannot be run (Unicorn gave up on it and
@@ -404,19 +462,23 @@ class VCpu:
         self.take_pending_interrupts()
 
     def step(self) -> StepRecord:
-        """Execute exactly one instruction (or take one pending interrupt)."""
+        """Execute exactly one instruction (or take one interrupt due at
+        this boundary), as a run would at this point."""
         before = self.registers()
         pc = self.pc
         insn = self.read_insn(pc) if self.svc.ram.contains(pc, 4) else 0
         n_events = len(self.svc.trace.events)
-        delivered = self.take_pending_interrupts()
-        if delivered is None:
-            self.run_slot(1)
+        if self.slot_end <= self.time:
+            self.slot_end = self.time + 1
+        self.run_slot(exact=1)
         after = self.registers()
         changed = {k: (before[k], v) for k, v in after.items() if before.get(k) != v}
         return StepRecord(self.index, pc, insn, self.pc, changed,
-                          list(self.svc.trace.events[n_events:]), delivered)
+                          list(self.svc.trace.events[n_events:]),
+                          self.delivered[0] if self.delivered else None)
 
     def run_insns(self, n: int) -> int:
         """Exactly `n` instructions unless something stops the CPU first."""
-        return self.run_slot(n)
+        if self.slot_end < self.time + n:
+            self.slot_end = self.time + n
+        return self.run_slot(exact=n)

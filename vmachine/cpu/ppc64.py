@@ -13,7 +13,10 @@ Every Unicorn quirk for PPC64 system code lives here
     external (0x500) and decrementer (0x900) interrupts are delivered here the
     way QEMU's powerpc_excp does for a pseries guest;
   * the timebase and decrementer are virtual: mftb/mfspr TB/DEC and mtspr DEC
-    found in loaded code are trapped with exact-address code hooks;
+    are trapped with exact-address code hooks, in the loaded images and in
+    every block Unicorn translates later (code the guest copied or wrote:
+    slot.c checks each new block and has it translated again with the
+    hooks); a time-base read is answered in slot.c itself;
   * the guest runs with MSR[HV] set on Unicorn, but QEMU's pseries guest runs
     in supervisor state: every SPR whose mfspr/mtspr behaves differently
     there (hypervisor SPRs raise a privileged-SPR program check; PURR, SPURR,
@@ -109,6 +112,10 @@ SPR_TRAPS: dict[tuple[str, int], str] = {
 }
 
 
+# (0 = mfspr | 1 = mtspr, SPR) of every trapped access, for slot.c's scan of new blocks
+_SPR_TRAP_KEYS = tuple(sorted((0 if kind == "mfspr" else 1, spr) for kind, spr in SPR_TRAPS))
+
+
 def _spr_field(spr: int) -> int:
     return ((spr & 0x1F) << 5 | spr >> 5) << 11
 
@@ -150,7 +157,26 @@ class Ppc64Cpu(VCpu):
         # What the guest's TBL/TBU writes added to the timebase (mod 2**64).
         self.tb_offset = 0
         self.reset_msr(MSR_HV)
-        self._run_stub("set_mmcr0", MMCR0_FC, 0)
+        self._run_stub("set_mmcr0", MMCR0_FC, 0)    # (also: Unicorn's first block, see scan_new_code)
+        ram = services.ram
+        self.engine.on_new_code = self._on_new_code
+        self.engine.scan_new_code(ram.host_addr, ram.base, ram.size, _SPR_TRAP_KEYS, P.UC_PPC_REG_0)
+
+    @property
+    def tb_offset(self) -> int:
+        return self._tb_offset
+
+    @tb_offset.setter
+    def tb_offset(self, value: int) -> None:
+        self._tb_offset = value & 0xFFFF_FFFF_FFFF_FFFF
+        self.engine.set_tb_offset(self._tb_offset)
+
+    def _on_new_code(self, begin: int, end: int) -> None:
+        """A block Unicorn translated holds SPR accesses without hooks."""
+        ram = self.svc.ram
+        if ram.base <= begin and end <= ram.end:
+            o = begin - ram.base
+            self.trap_spr_accesses(bytes(ram.buf[o:o + end - begin]), begin)
 
     # ---- Unicorn set-up -------------------------------------------------------
     def _create_uc(self) -> Uc:
@@ -307,6 +333,7 @@ class Ppc64Cpu(VCpu):
 
     def _on_intr(self, uc: Uc, intno: int, _: Any) -> None:
         pc = self.pc                         # Unicorn: NIP is past the faulting insn
+        self.engine.cut(pc)                  # (which counts as executed)
         if intno == EXCP_SYSCALL:
             level = decode.ppc_sc_level(self.read_insn(pc - 4))
             if level == 1 and not self.msr & MSR_PR:
@@ -403,18 +430,18 @@ class Ppc64Cpu(VCpu):
             if acc is not None and (acc[0], acc[1]) in SPR_TRAPS:
                 self.watch_address(base + off)
 
-    def _on_watched(self, address: int) -> None:
+    def _on_watched(self, address: int) -> int:
         insn = self.read_insn(address)
         acc = decode.ppc_spr_access(insn)
         action = None if acc is None else SPR_TRAPS.get((acc[0], acc[1]))
         if action is None:
-            return                            # the code there changed: let it run
+            return 0                          # the code there changed: let it run
         kind, spr, rt = acc
         if action == "priv":
             self.svc.trace.guest_error(self.index, "privileged spr", pc=address, insn=insn, spr=spr)
             self._sync(lambda: self._vector(VEC_PROGRAM, address, SRR1_PRIV))
             self.pc = address                 # the access itself never executes
-            return
+            return address + 4
         if kind == "mfspr":
             if action == "dec":
                 value = self.dec_value()
@@ -438,6 +465,7 @@ class Ppc64Cpu(VCpu):
         elif action == "wtbu":
             self.write_timebase((self.gpr(rt) & 0xFFFF_FFFF) << 32 | self.timebase() & 0xFFFF_FFFF)
         self.pc = address + 4
+        return address + 4
 
     # ---- registers -------------------------------------------------------------------
     def registers(self) -> dict[str, int]:
