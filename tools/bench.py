@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, CLI, SMP, XICS/XIVE/GICv3/ITS interrupts.
+"""vmachine benchmarks: guest MIPS, MMIO exactness cost, boot, cold start, SMP, XICS/XIVE/GICv3/ITS interrupts.
 
     python tools/bench.py [--quick] [--markdown] [--only 1,2,...]
 
