@@ -40,8 +40,73 @@ def test_cache_hit_does_not_compile(tmp_path, monkeypatch):
     assert toolchain.compile_count == before + 1
     assert second.stat().st_mtime_ns == mtime
     assert str(first).startswith(str(tmp_path / "cache"))
-    # no temporary directories are left behind
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.parent.name]
+    # no temporary directories are left behind (beside the build, only the stamps)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == sorted([first.parent.name, "stamps"])
+    assert not [p for p in (tmp_path / "cache" / "stamps").iterdir() if p.name.startswith(".")]
+
+
+def _guest_tree(tmp_path, monkeypatch):
+    """A copy of guests/ under tmp_path, a cache of its own, and stamps written
+    even for the files just copied (the racy-write window is ours to test)."""
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "tree"
+    shutil.copytree(toolchain.REPO_ROOT / "guests", root / "guests")
+    return root
+
+
+def test_cache_hit_through_stamp_does_not_hash(tmp_path, monkeypatch):
+    root = _guest_tree(tmp_path, monkeypatch)
+    monkeypatch.setattr(toolchain, "RACY_NS", -10**18)
+    first = toolchain.build_guest("aarch64", "hello", root=root)
+    assert list((tmp_path / "cache" / "stamps").iterdir())
+
+    def no_hash(*a, **k):
+        raise AssertionError("hashed although nothing changed")
+    monkeypatch.setattr(toolchain, "_hash_inputs", no_hash)
+    assert toolchain.build_guest("aarch64", "hello", root=root) == first
+    # the cached file gone: the stamp alone is not trusted
+    monkeypatch.undo()
+    monkeypatch.setenv("VMACHINE_CACHE", str(tmp_path / "cache"))
+    shutil.rmtree(first.parent)
+    assert toolchain.build_guest("aarch64", "hello", root=root) == first
+    assert first.is_file()
+
+
+@pytest.mark.parametrize("change", ["same size", "mtime restored", "new header", "removed source"])
+def test_stamp_sees_changes(tmp_path, monkeypatch, change):
+    import os
+    import time
+    root = _guest_tree(tmp_path, monkeypatch)
+    monkeypatch.setattr(toolchain, "RACY_NS", -10**18)
+    a = toolchain.build_guest("aarch64", "hello", root=root)
+    time.sleep(0.05)                # past the file system's timestamp tick
+    d = root / "guests" / "aarch64"
+    if change in ("same size", "mtime restored"):
+        src = d / "hello.c"
+        st = src.stat()
+        text = src.read_text()
+        i = text.index("hello from")
+        src.write_text(text[:i] + "HELLO" + text[i + 5:])          # same length
+        if change == "mtime restored":              # as cp -p or tar would leave it
+            os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert src.stat().st_size == st.st_size
+    elif change == "new header":
+        (d / "zz_new.h").write_text("/* a new header in an include directory */\n")
+    else:
+        extra = d / "runtime" / "zz_extra.c"
+        extra.write_text("int zz_extra_unused;\n")
+        a = toolchain.build_guest("aarch64", "hello", root=root)
+        time.sleep(0.05)
+        extra.unlink()
+    b = toolchain.build_guest("aarch64", "hello", root=root)
+    assert b != a
+    assert b == toolchain.build_guest("aarch64", "hello", root=root)
+
+
+def test_racy_inputs_are_not_stamped(tmp_path, monkeypatch):
+    root = _guest_tree(tmp_path, monkeypatch)          # files copied just now
+    toolchain.build_guest("aarch64", "hello", root=root)
+    assert not (tmp_path / "cache" / "stamps").exists()
 
 
 def test_cache_key_depends_on_content(tmp_path, monkeypatch):

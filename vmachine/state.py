@@ -24,7 +24,6 @@ machine.
 """
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -83,6 +82,7 @@ class Snapshot:
                 "ram_chunks": len(self.ram), "sections": self.sections}
 
     def to_bytes(self) -> bytes:
+        import json                       # only snapshots need it: not imported at start
         try:
             head = json.dumps(self.header(), sort_keys=True, allow_nan=False).encode()
         except (TypeError, ValueError, RecursionError) as e:
@@ -105,6 +105,7 @@ class Snapshot:
         raw_head = data[start:start + n]
         crc = data[start + n:start + n + 4]
         head_ok = len(crc) == 4 and zlib.crc32(raw_head) == struct.unpack(">I", crc)[0]
+        import json
         try:
             head = json.loads(raw_head.decode())
         except (ValueError, UnicodeDecodeError, RecursionError) as e:

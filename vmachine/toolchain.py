@@ -6,19 +6,25 @@ architecture-independent runtime code in ``guests/common``.  Builds are cached
 outside the repository, keyed by a hash of every input file, the flags and
 the compiler version, so a cache hit never runs the compiler.
 
+A cache hit does not even hash: a small stamp per target
+(``<cache>/stamps/``) records the size, mtime, ctime and inode of every
+input (and of the installed ziglang) next to the hash they gave. When all of
+them are unchanged, and the cached file is there, the recorded hash is used;
+anything else (a changed, added or removed file, another ziglang) hashes the
+inputs again. Inputs changed less than ``RACY_NS`` before a build are not
+stamped (a file rewritten within one timestamp tick keeps its mtime), so the
+next run hashes them again. Nothing but a cache hit takes this path: the
+modules needed to build (hashlib, importlib.metadata, subprocess, tempfile)
+are imported only when a build or a full hash happens.
+
 CLI: ``python -m vmachine.toolchain ARCH NAME`` (or ``firmware ppc64/bootrom``)
 prints the path of the built file.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -69,6 +75,7 @@ def _first_error_line(output: str) -> str:
 
 
 def _zig_version() -> str:
+    import importlib.metadata
     try:
         return importlib.metadata.version("ziglang")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover
@@ -91,6 +98,7 @@ def _display(path: Path, root: Path) -> str:
 
 def _hash_inputs(files: Iterable[Path], flags: Sequence[str], root: Path,
                  out_name: str) -> str:
+    import hashlib
     h = hashlib.sha256()
     h.update(b"vmachine-toolchain-v1\0")
     h.update(_zig_version().encode() + b"\0")
@@ -132,10 +140,10 @@ def build(arch: str, sources: Sequence[Path], linker_script: Path,
     include_dirs = [Path(d) for d in include_dirs]
     flags = list(COMMON_FLAGS) + list(ARCH_FLAGS[arch]) + list(extra_flags)
     inputs = list(sources) + [linker_script] + _headers(include_dirs)
-    digest = _hash_inputs(inputs, flags + ["raw" if raw_binary else "elf"],
-                          root, out_name)
+    key_flags = flags + ["raw" if raw_binary else "elf"]
     base = Path(out_name).name
     elf_name = base + ".elf"
+    result_name = base + (".bin" if raw_binary else ".elf")
 
     def make(tmp: Path) -> None:
         elf = tmp / elf_name
@@ -146,10 +154,11 @@ def build(arch: str, sources: Sequence[Path], linker_script: Path,
         _compile(cmd, elf, out_name, tmp)
         if raw_binary:
             (tmp / (base + ".bin")).write_bytes(elf_to_raw(elf))
-    return _cached(digest, base + (".bin" if raw_binary else ".elf"), make)
+    return _stamped(inputs, key_flags, root, out_name, result_name, make)
 
 
 def _compile(cmd: list[str], product: Path, out_name: str, log_dir: Path) -> None:
+    import subprocess
     global compile_count
     compile_count += 1
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -165,6 +174,8 @@ def _cached(digest: str, result_name: str, make) -> Path:
     result = final_dir / result_name
     if result.is_file():
         return result
+    import shutil
+    import tempfile
     cache_root().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache_root()))
     try:
@@ -189,14 +200,99 @@ def build_host_library(source: Path, out_name: str) -> Path:
 
     Used for the machine's own small C helper (vmachine/cpu/slot.c)."""
     source = Path(source)
-    flags = list(HOST_LIB_FLAGS) + [f"host={sys.platform}-{platform.machine()}"]
-    digest = _hash_inputs([source], flags, REPO_ROOT, out_name)
+    flags = list(HOST_LIB_FLAGS) + [f"host={sys.platform}-{_host_machine()}"]
 
     def make(tmp: Path) -> None:
         lib = tmp / f"{out_name}.so"
         _compile([sys.executable, "-m", "ziglang", "cc", *HOST_LIB_FLAGS, "-o", str(lib), str(source)],
                  lib, out_name, tmp)
-    return _cached(digest, f"{out_name}.so", make)
+    return _stamped([source], flags, REPO_ROOT, out_name, f"{out_name}.so", make)
+
+
+def _host_machine() -> str:
+    """platform.machine() (which is os.uname().machine where os.uname exists)."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform                     # pragma: no cover
+    return platform.machine()           # pragma: no cover
+
+
+# ---- stamps: a cache hit without hashing -------------------------------------------------------
+# Inputs whose mtime or ctime is this close to the time of a build are not
+# stamped: a rewrite within the same timestamp tick would not show in them.
+RACY_NS = 2_000_000_000
+
+
+def _zig_marker() -> str:
+    """Where the installed ziglang package is and its size, mtime, ctime and inode:
+    reinstalling or upgrading it changes this (and then the full hash, which
+    has the version, runs)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("ziglang")
+    except (ImportError, ValueError):   # pragma: no cover
+        spec = None
+    origin = spec.origin if spec is not None else None
+    if not origin:
+        return "ziglang none"
+    try:
+        st = os.stat(origin)
+    except OSError:                     # pragma: no cover
+        return f"ziglang {origin} missing"
+    return f"ziglang {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {origin}"
+
+
+def _stamp_text(inputs: Sequence[Path], flags: Sequence[str], root: Path,
+                out_name: str, result_name: str) -> tuple[str, str, int]:
+    """The stamp's key (which target) and what the stamp must say for the hash
+    it records to be reused, and the newest mtime/ctime among the inputs (ns)."""
+    key = "\n".join(["vmachine-stamp-v1", f"root {os.fspath(root)}",
+                     f"out {out_name} {result_name}", "flags " + "\0".join(flags)]) + "\n"
+    lines = [_zig_marker()]
+    newest = 0
+    for p in sorted({os.fspath(x) for x in inputs}):
+        st = os.stat(p)                 # a missing input: FileNotFoundError, as the hash would
+        newest = max(newest, st.st_mtime_ns, st.st_ctime_ns)
+        lines.append(f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino} {p}")
+    return key, key + "\n".join(lines) + "\n", newest
+
+
+def _stamped(inputs: Sequence[Path], flags: Sequence[str], root: Path, out_name: str,
+             result_name: str, make) -> Path:
+    """`_cached` under the hash of `inputs`, found through the stamp when the
+    inputs are unchanged since it was written."""
+    import time
+    key, text, newest = _stamp_text(inputs, flags, root, out_name, result_name)
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in out_name)
+    stamp = cache_root() / "stamps" / f"{name}-{zlib.crc32(key.encode()):08x}"
+    try:
+        recorded = stamp.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError:
+        recorded = ""
+    if recorded.startswith(text):
+        digest = recorded[len(text):].strip()
+        result = cache_root() / digest / result_name
+        if len(digest) == 64 and result.is_file():
+            return result
+    digest = _hash_inputs(inputs, flags, root, out_name)
+    result = _cached(digest, result_name, make)
+    if time.time_ns() - newest > RACY_NS:
+        _write_stamp(stamp, text + digest + "\n")
+    return result
+
+
+def _write_stamp(stamp: Path, content: str) -> None:
+    """Atomically; a stamp that cannot be written only costs a hash next time."""
+    tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(content.encode("utf-8", "surrogateescape"))
+        os.replace(tmp, stamp)
+    except OSError:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def elf_to_raw(elf_path: Path) -> bytes:

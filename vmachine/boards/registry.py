@@ -1,15 +1,20 @@
 """The machine types by QEMU name (`pseries`, `virt`) and `create_board`, which
 builds a Machine with its board. Kept out of the package's __init__ so that
-importing one board module does not import every board."""
+importing one board module does not import every board; a board's module is
+imported only when that board is asked for (`vmachine run aarch64/...` never
+imports the pseries board and its interrupt controllers, nor the reverse)."""
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 from ..errors import ConfigError
 from ..machine import DEFAULT_QUANTUM, Machine
 from .base import Board, BoardConfig
-from .pseries import PseriesBoard
-from .virt import VirtBoard
+
+# QEMU machine type -> (module under vmachine.boards, class name).
+_BOARDS = {"pseries": ("pseries", "PseriesBoard"), "pseries-7.2": ("pseries", "PseriesBoard"),
+           "virt": ("virt", "VirtBoard"), "virt-7.2": ("virt", "VirtBoard")}
 
 
 def parse_machine_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -27,11 +32,10 @@ def parse_machine_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def board_class(name: str) -> type[Board]:
-    table: dict[str, type[Board]] = {"pseries": PseriesBoard, "pseries-7.2": PseriesBoard,
-                                     "virt": VirtBoard, "virt-7.2": VirtBoard}
-    if name not in table:
+    if name not in _BOARDS:
         raise ConfigError(f"unsupported machine type '{name}' (this build has: pseries, virt)")
-    return table[name]
+    module, cls = _BOARDS[name]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
 
 
 def create_board(machine: str = "pseries", *, ram_size: int | None = None, smp: int = 1,

@@ -9,7 +9,6 @@ CPU start/stop) are `MachineRtas`.
 """
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
 RTAS_TOKEN_BASE = 0x2000
 RTAS_EARLY_DEBUG_TOKEN = 0xA    # display-character, an early-debug hack (spapr_rtas_call)
-RTOD_EPOCH = datetime.datetime(2000, 1, 1)    # virtual time-of-day origin (deterministic)
+RTOD_EPOCH = (2000, 1, 1)      # virtual time-of-day origin (deterministic): datetime(*RTOD_EPOCH)
 
 RTAS_OUT_SUCCESS = 0
 RTAS_OUT_NO_ERRORS_FOUND = 1
@@ -168,10 +167,12 @@ class MachineRtas:
     def get_time_of_day(self, call: RtasCall) -> None:
         if call.nret != 8:
             return self._param_error(call, "get-time-of-day: nret != 8")
+        import datetime                   # only this call needs it: not imported at start
         ns = self.machine.clock.read()
-        t = RTOD_EPOCH + datetime.timedelta(microseconds=ns // 1000)
+        origin = datetime.datetime(*RTOD_EPOCH)
+        t = origin + datetime.timedelta(microseconds=ns // 1000)
         # QEMU stores the RTC clock's nanoseconds (since 1970), truncated to 32 bits.
-        epoch_ns = int((RTOD_EPOCH - datetime.datetime(1970, 1, 1)).total_seconds()) * 1_000_000_000
+        epoch_ns = int((origin - datetime.datetime(1970, 1, 1)).total_seconds()) * 1_000_000_000
         for i, v in enumerate((RTAS_OUT_SUCCESS, t.year, t.month, t.day, t.hour, t.minute,
                                t.second, (epoch_ns + ns) & 0xFFFF_FFFF)):
             call.ret(i, v)

@@ -208,8 +208,15 @@ class Xics(Migratable):
     def create_range(self, first: int, count: int) -> None:
         """Make `count` sources from `first` exist, unclaimed (all or none)."""
         first, count = self._check_run(first, count)
-        for nr in range(first, first + count):
-            self._create(nr, False, False)
+        nr, end = first, first + count
+        while nr < end:                 # a block at a time (as _create(nr, False, False) each)
+            b = self.blocks.get(nr >> BLOCK_SHIFT)
+            if b is None:
+                b = self.blocks[nr >> BLOCK_SHIFT] = SourceBlock()
+            lo = nr & (BLOCK_SIZE - 1)
+            hi = min(BLOCK_SIZE, lo + end - nr)
+            b.present[lo:hi] = b"\x01" * (hi - lo)
+            nr += hi - lo
 
     def sources_memory(self) -> int:
         """Bytes held by source state (blocks of 1024 created on demand)."""

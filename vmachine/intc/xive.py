@@ -471,10 +471,10 @@ class Xive(XiveHostInterface, Migratable):
         """QEMU machine reset: sources off, valid EASs masked, ENDs cleared,
         thread contexts reset with the OS CAM line pushed, lines low."""
         self.status[:] = bytes([PQ_OFF]) * self.nr_irqs            # LSI flags are kept
-        for i in range(self.nr_irqs):
-            self.eat[i] = (EAS_VALID | EAS_MASKED) if self.eat[i] & EAS_VALID else 0
-        for e in range(self.nr_ends):
-            self._end_reset(e)
+        if any(self.eat):               # (all zero at start: nothing to mask)
+            self.eat[:] = array("Q", [(EAS_VALID | EAS_MASKED) if e & EAS_VALID else 0
+                                      for e in self.eat])
+        self.endt[:] = array("I", _END_RESET * self.nr_ends)       # every END as _end_reset leaves it
         for t in self.tctxs.values():
             self._tctx_reset(t)
 
