@@ -99,3 +99,20 @@ def test_a_vcpu_started_mid_round_runs_in_that_round_from_the_starters_time():
     (t_on, round_start, limit), = starts
     assert round_start < t_on < limit                 # started inside a round...
     assert first_slot == [(t_on, round_start)]        # ...and ran in it, from then
+
+
+@pytest.mark.parametrize("arch", ["ppc64", "aarch64"])
+def test_one_vcpu_runs_the_same_at_any_quantum(arch):
+    """With one vCPU the quantum changes nothing the guest can see: rounds
+    end at timer deadlines, so the decrementer / generic timer fire at the
+    same instruction whatever the quantum."""
+    runs = {q: _finish(boot(arch, "timer", quantum=q)) for q in (997, 20_000, 1_000_000)}
+    consoles = {q: (r[0], r[1]) for q, r in runs.items()}
+    assert len(set(consoles.values())) == 1, consoles.keys()
+
+
+@pytest.mark.parametrize("quantum", [1000, 20_000])
+def test_smp_runs_are_repeatable_at_each_quantum(quantum):
+    a = _finish(boot("aarch64", "gic_smp", 4, quantum=quantum))
+    b = _finish(boot("aarch64", "gic_smp", 4, quantum=quantum))
+    assert a == b

@@ -359,7 +359,7 @@ class Aarch64Cpu(VCpu):
         self.pending_sync = action
         self.request_stop()
 
-    def _after_run(self) -> None:
+    def _after_run(self) -> bool:
         # WFI ends emu_start with PC after it, at the end of its block (no
         # later block started): halt until an interrupt arrives.
         if self._fault is None and self.pending_sync is None and self.state is CpuState.RUNNING:
@@ -368,7 +368,7 @@ class Aarch64Cpu(VCpu):
                     and decode.a64_is_wfi(self.read_insn(pc - 4)) and not self.wants_interrupt():
                 self.state = CpuState.HALTED
                 self.svc.trace.log(self.index, "cpu", "wfi")
-        super()._after_run()
+        return super()._after_run()
 
     def registers(self) -> dict[str, int]:
         r = {f"x{n}": self.x(n) for n in range(31)}

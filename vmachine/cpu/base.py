@@ -316,14 +316,13 @@ class VCpu:
         return None
 
     def update_delivery_watch(self) -> None:
-        """Stop now if the interrupt can be taken; if the external line is
-        pending but masked, watch block starts (unmasking instructions end a
-        block) until it can. A masked CPU-local timer is only re-checked at
-        slot boundaries: its timing is quantum-granular anyway, and a
-        decrementer left pending (as after reset) must not slow every block."""
+        """Stop at the next block boundary if the interrupt can be taken; if
+        one is pending but masked (an external line, or the decrementer),
+        have slot.c check the enable bit at block starts (unmasking
+        instructions end a block) and call back when it allows delivery."""
         if self.wants_interrupt() and self.interrupts_enabled():
             self.request_stop()
-        watch = self.external_pending() and not self.interrupts_enabled()
+        watch = self.wants_interrupt() and not self.interrupts_enabled()
         self.engine.watch_delivery(watch, self.watch_enable_bits() if watch else None)
 
     def _on_slot_block(self, address: int) -> None:
@@ -380,14 +379,15 @@ class VCpu:
         return what
 
     # ---- running --------------------------------------------------------------
-    def run_slot(self, exact: int | None = None) -> int:
+    def run_slot(self, exact: int | None = None, stop_at_entry: bool = False) -> int:
         """Run until `slot_end` (the first block boundary at or past it), a
         halt, a machine exit, or - with `exact` - exactly that many
         instructions; interrupts and exceptions are taken at block
         boundaries on the way. Returns the instructions executed; `time`
         moved by as many. `suspended` is then True when the slot stopped for
         the host only (Ctrl-C, a wall-clock limit, `exact`): running it again
-        continues it exactly."""
+        continues it exactly. `stop_at_entry`: also end where an exception or
+        interrupt was entered (single steps, `run_insns`)."""
         engine = self.engine
         idle = 0
         self.delivered = []
@@ -420,12 +420,11 @@ class VCpu:
             if engine.host_stopped:
                 self.suspended = True
                 break
-            delivered = len(self.delivered)
-            self._after_run()
+            entered = self._after_run()
             if self.state is not CpuState.RUNNING or self.svc.slot_over():
                 break
-            if exact is not None and len(self.delivered) > delivered:
-                break                          # a single step that took an interrupt
+            if stop_at_entry and entered:
+                break                          # a step ends where an exception was entered
             idle = idle + 1 if n == 0 else 0
             if idle > 2:
                 break                          # nothing moves: let the round end
@@ -449,17 +448,22 @@ class VCpu:
             self.svc.fatal = f"cpu{self.index}: cannot emulate the instruction at {where}: {why}"
         self.svc.shutdown("error", 1)
 
-    def _after_run(self) -> None:
+    def _after_run(self) -> bool:
+        """Deliver what the run stopped for; True if an exception or
+        interrupt was entered."""
+        entered = False
         if self._fault is not None:
             pc, addr, size, is_write, is_fetch = self._fault
             self._fault = None
             self.svc.trace.guest_error(self.index, "unassigned access", pc=pc, addr=addr,
                                        size=size, write=is_write, fetch=is_fetch)
             self.deliver_fault(pc, addr, size, is_write, is_fetch)
+            entered = True
         if self.pending_sync is not None:
             action, self.pending_sync = self.pending_sync, None
             action()
-        self.take_pending_interrupts()
+            entered = True
+        return self.take_pending_interrupts() is not None or entered
 
     def step(self) -> StepRecord:
         """Execute exactly one instruction (or take one interrupt due at
@@ -470,7 +474,7 @@ class VCpu:
         n_events = len(self.svc.trace.events)
         if self.slot_end <= self.time:
             self.slot_end = self.time + 1
-        self.run_slot(exact=1)
+        self.run_slot(exact=1, stop_at_entry=True)
         after = self.registers()
         changed = {k: (before[k], v) for k, v in after.items() if before.get(k) != v}
         return StepRecord(self.index, pc, insn, self.pc, changed,
@@ -481,4 +485,4 @@ class VCpu:
         """Exactly `n` instructions unless something stops the CPU first."""
         if self.slot_end < self.time + n:
             self.slot_end = self.time + n
-        return self.run_slot(exact=n)
+        return self.run_slot(exact=n, stop_at_entry=True)
