@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .state import Snapshot
 
 DEFAULT_QUANTUM = 20_000
+SOLO_ROUNDS = 50             # a round with one running vCPU lasts this many quanta
 
 
 @dataclass
@@ -253,7 +254,10 @@ class Machine:
                 return self._take_host_stop()
             return False
         now = self.clock.now
-        limit = now + self.quantum
+        # A lone running vCPU has no one to take turns with: its round lasts
+        # SOLO_ROUNDS quanta (host work queued for round boundaries, such as
+        # irqfd triggers, still runs at least that often).
+        limit = now + self.quantum * (SOLO_ROUNDS if len(runnable) == 1 else 1)
         d = self.clock.next_deadline()
         if d is not None and now < d < limit:
             limit = d

@@ -420,9 +420,13 @@ class VCpu:
             if engine.host_stopped:
                 self.suspended = True
                 break
+            yielded = not engine.rec.stop and engine.rec.remaining > 0 \
+                and self._fault is None and self.pending_sync is None
             entered = self._after_run()
             if self.state is not CpuState.RUNNING or self.svc.slot_over():
                 break
+            if yielded:
+                break                          # Unicorn left on its own: a yield (PPC `or 1,1,1`)
             if stop_at_entry and entered:
                 break                          # a step ends where an exception was entered
             idle = idle + 1 if n == 0 else 0
