@@ -4,7 +4,7 @@
  *
  * spin (wait_mode bit 0): CNTV armed wait_ms ahead with IMASK set (its
  *   interrupt can never come), the CPU spins on CNTVCT_EL0 (isb + mrs, as
- *   rt_ticks()) until wait_ms have passed; ISTATUS must then be set.
+ *   rt_ticks()) until wait_ms have passed.
  * wfi (wait_mode bit 1): PPI 27 enabled in the GIC and the CPU interface
  *   on, but PSTATE.I masked; CNTV armed wait_ms ahead, unmasked; WFI until
  *   wait_ms have passed (the pending PPI wakes WFI; the exception is never
@@ -60,7 +60,9 @@ int main(void)
         while ((t = rt_ticks()) - t0 < ticks)
             ;
         check(t - t0 >= ticks, "timer wait spin elapsed");
-        check((read_sysreg(cntv_ctl_el0) & CTL_ISTATUS) != 0, "timer wait spin istatus");
+        /* (No ISTATUS check here: QEMU sets it from a host timer, which on a
+         * loaded host lags the counter by an unbounded amount; the timer
+         * guest checks ISTATUS.) */
         write_sysreg(cntv_ctl_el0, 0);
         isb();
         report("spin", ms);
@@ -85,7 +87,7 @@ int main(void)
         while ((t = rt_ticks()) - t0 < ticks)
             __asm__ __volatile__("wfi" ::: "memory");
         check(t - t0 >= ticks, "timer wait wfi elapsed");
-        check((read_sysreg(cntv_ctl_el0) & CTL_ISTATUS) != 0, "timer wait wfi istatus");
+        /* (No ISTATUS check either: as above.) */
         write_sysreg(cntv_ctl_el0, 0);
         isb();
         gic_disable(PPI_VTIMER);
