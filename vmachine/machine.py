@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from .state import Snapshot
 
 DEFAULT_QUANTUM = 20_000
-SOLO_ROUNDS = 50             # a round with one running vCPU lasts this many quanta
+SOLO_ROUNDS = 1              # a round with one running vCPU lasts this many quanta (longer
+                             # rounds save host time but delay round-boundary host work, which
+                             # msi_routing/irqfd users and their tests expect every quantum)
 
 
 @dataclass
