@@ -226,10 +226,10 @@ def test_step_finishes_the_instruction_then_raises():
     for _ in range(50):
         ref.step(0)
     cpu = m.cpus[0]
-    take = cpu.take_pending_interrupts
+    run = cpu.engine.run                 # SIGINT just before the step's instruction runs
     raised = []
     for i in range(50):
-        cpu.take_pending_interrupts = At([1]).wrap(take) if i in (0, 20, 49) else take
+        cpu.engine.run = At([1]).wrap(run) if i in (0, 20, 49) else run
         try:
             m.step(0)
         except KeyboardInterrupt:
