@@ -543,7 +543,7 @@ def _machine_check(m: Any, v: dict) -> None:
     if rnd is not None and (any(i >= n for i in rnd) or len(set(rnd)) != len(rnd)):
         raise StateError("snapshot field machine.round is out of range or repeats a vCPU")
     held = [i for i in range(n) if v["suspended"][i] or v["defer"][i]]
-    if held and (rnd is None or held != [rnd[0]]):
+    if held and (rnd is None or held != rnd[:1]):
         raise StateError("snapshot field machine.suspended names a vCPU that is not next in the round")
     if any(t > v["round_limit"] + 4096 for t in v["cpu_time"]) and rnd is not None:
         raise StateError("snapshot field machine.cpu_time is past the round's limit")
