@@ -202,9 +202,6 @@ class Aarch64Cpu(VCpu):
     def pstate(self) -> int:
         return self.regs.read(A.UC_ARM64_REG_PSTATE)
 
-    def access_size_at(self, insn: int) -> int:
-        return decode.a64_access_size(insn)
-
     # ---- system registers ----------------------------------------------------------
     def _on_mrs(self, reg: int, cp: Any) -> int:
         entry = self.sysregs.get((cp.op0, cp.op1, cp.crn, cp.crm, cp.op2))

@@ -162,7 +162,6 @@ class VCpu:
         self.svc = services
         self._state = CpuState.STOPPED
         self.irq_line = False                  # the controller's output, level
-        self._stop_requested = False
         self.suspended = False                 # the last slot stopped for the host only
         self.time = 0                          # virtual ns at the last boundary (see module doc)
         self.slot_end = 0                      # the time at which the current slot ends
@@ -222,9 +221,6 @@ class VCpu:
         raise NotImplementedError
 
     def deliver_fault(self, pc: int, addr: int, size: int, is_write: bool, is_fetch: bool) -> None:
-        raise NotImplementedError
-
-    def access_size_at(self, insn: int) -> int:
         raise NotImplementedError
 
     def read_insn(self, addr: int) -> int:
@@ -333,7 +329,6 @@ class VCpu:
     def request_stop(self) -> None:
         """A guest-visible stop at the next block boundary (an interrupt to
         take, an exception to deliver); the slot goes on after it."""
-        self._stop_requested = True
         self.engine.request_stop()
 
     def request_host_stop(self) -> None:
@@ -393,7 +388,6 @@ class VCpu:
         self.delivered = []
         self.slot_executed = 0                 # (read by the machine if a callback raised)
         while True:
-            self._stop_requested = False
             self._fault = None
             self.suspended = False
             budget = self.slot_end - self.time

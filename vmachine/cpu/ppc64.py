@@ -239,9 +239,6 @@ class Ppc64Cpu(VCpu):
     def set_gpr(self, n: int, value: int) -> None:
         self.regs.write(P.UC_PPC_REG_0 + n, value)
 
-    def access_size_at(self, insn: int) -> int:
-        return decode.ppc_access_size(insn)
-
     # ---- SPRs through stubs -----------------------------------------------------
     def _run_stub(self, name: str, a: int | None = None, b: int | None = None) -> tuple[int, int]:
         off, _ = _STUBS[name]
